@@ -1,0 +1,211 @@
+"""Base classes of the plugin contract (DESIGN.md §3): Generator, Metric, Dataset, RunContext.
+
+Plugins subclass these and return the classes from their hooks; the host instantiates
+them through :meth:`configure`, which validates options by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+
+import numpy as np
+
+from ehrbench.options import build_options, options_dict
+from ehrbench.seeding import derive_seed
+
+if TYPE_CHECKING:
+    from ehrbench.matrix import EHRMatrix
+
+Representation = Literal["count", "binary"]
+Category = Literal["fidelity", "utility", "privacy"]
+CATEGORIES: tuple[str, ...] = ("fidelity", "utility", "privacy")
+PROFILES: tuple[str, ...] = ("smoke", "quick", "paper")
+MAIN_KEY = "value"
+
+
+class ProgressReporter(Protocol):
+    """Receives progress from long steps: a message and/or completed/total units."""
+
+    def __call__(
+        self, message: str | None = None, *, completed: float | None = None, total: float | None = None
+    ) -> None: ...
+
+
+def null_progress(
+    message: str | None = None, *, completed: float | None = None, total: float | None = None
+) -> None:
+    """A progress reporter that ignores everything (library use, tests)."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a generator or metric may know about the run it is part of."""
+
+    seed: int
+    device: str = "cpu"
+    representation: Representation = "count"
+    profile: str = "quick"
+    scratch_dir: Path | None = None
+    progress: ProgressReporter = field(default=null_progress, compare=False)
+
+    def rng(self, *stream: object) -> np.random.Generator:
+        """A NumPy generator for a named stream of this context's seed."""
+        return np.random.default_rng(derive_seed(self.seed, *stream))
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """Options of a plugin that takes none."""
+
+
+def _configure(cls: Any, values: Mapping[str, Any] | None, kind: str) -> Any:
+    return cls(build_options(cls.Options, values, f"{kind} '{cls.name}'"))
+
+
+class _Configurable:
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(self, options: Any = None) -> None:
+        self.options = options if options is not None else self.Options()
+
+    def options_dict(self) -> dict[str, Any]:
+        return options_dict(self.options)
+
+
+class Generator(_Configurable, ABC):
+    """A synthetic-EHR generator: fit on the real train matrix, then sample rows.
+
+    ``Options`` is the hyperparameter dataclass; ``profiles`` maps ``smoke``/``quick``/``paper``
+    to the values each profile uses (anything not given keeps the dataclass default).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    profiles: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    requires: ClassVar[tuple[str, ...]] = ()
+    install_hint: ClassVar[str] = ""
+    default: ClassVar[bool] = True
+    calibration: ClassVar[bool] = False
+    releases_real_records: ClassVar[bool] = False
+    uses_torch: ClassVar[bool] = False
+
+    @classmethod
+    def configure(cls, profile: str, overrides: Mapping[str, Any] | None = None) -> Generator:
+        values = {**cls.profiles.get(profile, {}), **(overrides or {})}
+        return _configure(cls, values, "generator")
+
+    @abstractmethod
+    def fit(self, X_train: np.ndarray, ctx: RunContext) -> None:
+        """Learn from the real training rows (float32, patients × codes)."""
+
+    @abstractmethod
+    def sample(self, n: int, ctx: RunContext) -> np.ndarray:
+        """Return ``n`` synthetic rows: finite, non-negative, integer counts (0/1 if binary)."""
+
+    def parameter_count(self) -> int | None:
+        """Number of trainable parameters, when the model has any."""
+        return None
+
+
+@dataclass(frozen=True)
+class Direction:
+    """How a metric value ranks: higher or lower is better, or closer to ``target``."""
+
+    higher_is_better: bool
+    target: float | None = None
+
+    def badness(self, value: float) -> float:
+        """A number that is smaller for better values (used to rank)."""
+        if self.target is not None:
+            return abs(value - self.target)
+        return -value if self.higher_is_better else value
+
+    def describe(self) -> str:
+        if self.target is not None:
+            return f"toward {self.target:g}"
+        return "higher" if self.higher_is_better else "lower"
+
+
+class Metric(_Configurable, ABC):
+    """Scores a synthetic matrix against the real train and test splits.
+
+    ``compute`` returns ``{key: value}``; the key ``"value"`` is the headline number and is
+    reported under the bare metric name, other keys as ``metric.key``. ``key_directions``
+    overrides the class direction for a key; ``None`` marks a key as informational (not ranked).
+    """
+
+    name: ClassVar[str]
+    category: ClassVar[Category]
+    higher_is_better: ClassVar[bool]
+    target: ClassVar[float | None] = None
+    description: ClassVar[str] = ""
+    key_directions: ClassVar[Mapping[str, Direction | None]] = {}
+    requires: ClassVar[tuple[str, ...]] = ()
+    install_hint: ClassVar[str] = ""
+    default: ClassVar[bool] = True
+
+    @classmethod
+    def configure(cls, overrides: Mapping[str, Any] | None = None) -> Metric:
+        return _configure(cls, overrides, "metric")
+
+    @abstractmethod
+    def compute(
+        self, real_train: EHRMatrix, real_test: EHRMatrix, synthetic: EHRMatrix, ctx: RunContext
+    ) -> dict[str, float]:
+        """Score ``synthetic``; matrices share their code columns, row counts may differ."""
+
+    @classmethod
+    def direction(cls, key: str) -> Direction | None:
+        if key in cls.key_directions:
+            return cls.key_directions[key]
+        return Direction(cls.higher_is_better, cls.target)
+
+
+def flat_key(metric: str, key: str) -> str:
+    """``metric`` for the headline value, ``metric.key`` for a sub-metric."""
+    return metric if key == MAIN_KEY else f"{metric}.{key}"
+
+
+class Dataset(_Configurable, ABC):
+    """Produces the real patient × code matrix; ``fingerprint`` identifies its content."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    simulated: ClassVar[bool] = False
+    requires: ClassVar[tuple[str, ...]] = ()
+    install_hint: ClassVar[str] = ""
+
+    @classmethod
+    def configure(cls, overrides: Mapping[str, Any] | None = None) -> Dataset:
+        return _configure(cls, overrides, "dataset")
+
+    @abstractmethod
+    def load(self) -> EHRMatrix:
+        """Build or read the matrix; raise :class:`ehrbench.errors.InputError` on bad input."""
+
+    def input_files(self) -> list[Path]:
+        """Files whose content defines the dataset (hashed into the fingerprint)."""
+        return []
+
+    def fingerprint(self) -> str:
+        """Hash of the dataset name, its options and the content of its input files."""
+        h = hashlib.sha256()
+        h.update(json.dumps([self.name, self.options_dict()], sort_keys=True).encode())
+        for path in self.input_files():
+            h.update(file_digest(path).encode())
+        return h.hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's content, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,109 @@
+"""Run configuration: a TOML file and CLI flags with the same keys, validated by name.
+
+Precedence: built-in defaults < TOML file < explicit CLI flags. On ``--resume`` the
+configuration stored in ``run.json`` is the base, and anything the user states again
+must agree with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ehrbench.errors import ConfigError
+from ehrbench.options import build_options
+
+DEVICES = ("auto", "cpu", "cuda")
+
+# Keys that may change between an interrupted run and its resumption without changing results.
+RESUMABLE_KEYS = {"timeout", "out", "device"}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run; field names are the TOML keys and CLI flags."""
+
+    name: str | None = None
+    dataset: str = "simulated"
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    generators: list[str] | None = None
+    generator_options: dict[str, Any] = field(default_factory=dict)
+    metrics: list[str] | None = None
+    metric_options: dict[str, Any] = field(default_factory=dict)
+    repeats: int = 3
+    profile: Literal["smoke", "quick", "paper"] = "quick"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 0
+    samples: int | None = None
+    representation: Literal["count", "binary"] = "count"
+    test_fraction: float = 0.3
+    timeout: float | None = None
+    out: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.repeats < 1:
+            raise ValueError(f"repeats must be at least 1, got {self.repeats}")
+        if self.samples is not None and self.samples < 1:
+            raise ValueError(f"samples must be at least 1, got {self.samples}")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {self.timeout}")
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
+        for key in ("generator_options", "metric_options"):
+            for name, table in getattr(self, key).items():
+                if not isinstance(table, dict):
+                    raise ValueError(f"{key}.{name} must be a table of options, got {table!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file, turning every failure into a :class:`ConfigError` naming the file."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: configuration file not found.")
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}).") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc}).") from None
+
+
+def build_config(values: dict[str, Any], where: str) -> RunConfig:
+    """Validate ``values`` into a :class:`RunConfig`; unknown keys are named in the error."""
+    return build_options(RunConfig, values, where, noun="key")
+
+
+def resolve_config(
+    file: Path | None, overrides: dict[str, Any], stored: dict[str, Any] | None = None
+) -> RunConfig:
+    """Merge defaults, the TOML ``file`` and explicit ``overrides`` (CLI flags that were given).
+
+    With ``stored`` (a resumed run's configuration) the stored values are the base and any
+    value the user gives again must match, except the keys in :data:`RESUMABLE_KEYS`.
+    """
+    from_file = read_toml(file) if file else {}
+    where = str(file) if file else "configuration"
+    build_config(from_file, where)  # name unknown keys against the file they are in
+    given = {**from_file, **{k: v for k, v in overrides.items() if v is not None}}
+    if stored is None:
+        return build_config(given, where)
+    base = build_config(stored, "run.json")
+    merged = build_config({**base.to_dict(), **given}, where)
+    changed = [
+        k
+        for k in given
+        if k not in RESUMABLE_KEYS and getattr(merged, k) != getattr(base, k)
+    ]
+    if changed:
+        details = "; ".join(f"{k}: {getattr(base, k)!r} → {getattr(merged, k)!r}" for k in changed)
+        raise ConfigError(
+            f"--resume continues a run with its stored configuration, but these differ: {details}. "
+            f"Drop those options, or start a new run with another --out."
+        )
+    return merged

@@ -1,0 +1,44 @@
+"""Shared test helpers: run the CLI in-process and locate the test plugin files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ehrbench.cli import main
+
+PLUGINS = Path(__file__).parent / "plugins"
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Call ``ehrbench ARGS...`` in this process; returns exit code, stdout and stderr."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def invoke(*args: str) -> CliResult:
+        code = 0
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return invoke
+
+
+@pytest.fixture
+def plugin_file():
+    def path(name: str) -> Path:
+        return PLUGINS / f"{name}.py"
+
+    return path
