@@ -77,7 +77,7 @@ class RunPlan:
 
 def plan_run(config: RunConfig, registry: Registry) -> RunPlan:
     """Check every name and option before anything runs, so bad input fails in a second."""
-    registry.entry("datasets", config.dataset)
+    registry.get("datasets", config.dataset).configure(config.dataset_options)
     generators = config.generators if config.generators is not None else registry.defaults("generators")
     metrics = config.metrics if config.metrics is not None else registry.defaults("metrics")
     if not generators:

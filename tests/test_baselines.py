@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ehrbench.api import NoOptions, RunContext
+from ehrbench.api import Generator, NoOptions, RunContext
 from ehrbench.errors import ConfigError
 from ehrbench_plugins.generators import baselines
 from ehrbench_plugins.generators.baselines import IndependentMarginals, TrainResample
@@ -28,7 +28,7 @@ def train() -> np.ndarray:
     return X
 
 
-def fitted(cls: type, train: np.ndarray, seed: int = 0) -> baselines.Generator:
+def fitted(cls: type, train: np.ndarray, seed: int = 0) -> Generator:
     gen = cls.configure("quick")
     gen.fit(train, RunContext(seed=seed))
     return gen

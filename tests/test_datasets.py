@@ -85,10 +85,14 @@ def test_csv_without_id_column_uses_every_column(tmp_path: Path) -> None:
 
 def test_fingerprint_hashes_content_and_options(tmp_path: Path) -> None:
     path = write(tmp_path / "m.csv", CSV)
-    first = MatrixFileDataset.configure({"path": str(path)}).fingerprint()
-    assert MatrixFileDataset.configure({"path": str(path), "id_column": "id"}).fingerprint() != first
+    def fingerprint(**options: object) -> str:
+        return MatrixFileDataset.configure({"path": str(path), **options}).fingerprint()
+
+    first = fingerprint()
+    assert fingerprint() == first
+    assert fingerprint(id_column="id") != first
     write(path, CSV.replace("P1,0,1,2,0", "P1,0,1,2,1"))
-    assert MatrixFileDataset.configure({"path": str(path)}).fingerprint() != first
+    assert fingerprint() != first
 
 
 # ----------------------------------------------------------------------- bad input
@@ -270,7 +274,8 @@ def test_simulated_fingerprint_changes_with_options() -> None:
         for o in ({}, {"seed": 1}, {"patients": 100}, {"codes": 500})
     }
     assert len(prints) == 4
-    assert SimulatedDataset.configure({}).fingerprint() == SimulatedDataset.configure({}).fingerprint()
+    default = SimulatedDataset.configure({})
+    assert default.fingerprint() == SimulatedDataset.configure({}).fingerprint()
 
 
 @pytest.mark.parametrize(

@@ -77,6 +77,7 @@ def test_hook_lists_all_seven_metrics():
     assert DetectionAUC.direction("value").describe() == "toward 0.5"
     assert LogCluster.direction("std") is None
     assert CodesPerRecord.direction("mean_real") is None
+    assert PrevalenceCorrelation.direction("spearman").higher_is_better
 
 
 def test_registered_through_entry_point_and_pluggy():
@@ -100,7 +101,8 @@ S_RANDOM = mat(random_counts(RNG_DATA, 90, 12, 0.3))
 @pytest.mark.parametrize("cls", ehrbench_metrics(), ids=lambda c: c.name)
 def test_values_are_finite_python_floats_for_different_sizes(cls):
     result = score(cls, R_RANDOM, S_RANDOM, seed=3)
-    assert "value" in result
+    expected_keys = {"pearson", "spearman"} if cls is PrevalenceCorrelation else {"value"}
+    assert expected_keys <= set(result)
     for key, v in result.items():
         assert type(v) is float, key
         assert math.isfinite(v), key
@@ -174,8 +176,8 @@ def test_prevalence_correlation_hand_computed():
     # Spearman: ranks [1, 2, 3] and [1.5, 1.5, 3]; centred [-1, 0, 1] and [-1/2, -1/2, 1]
     #   dot = 3/2; |a|^2 = 2; |b|^2 = 3/2 -> r = (3/2) / sqrt(3) = sqrt(3)/2
     result = score(PrevalenceCorrelation, R, S)
-    assert result["value"] == pytest.approx(math.sqrt(3) / 2)
-    assert result["pearson"] == result["value"]
+    assert set(result) == {"pearson", "spearman"}
+    assert result["pearson"] == pytest.approx(math.sqrt(3) / 2)
     assert result["spearman"] == pytest.approx(math.sqrt(3) / 2)
 
 
@@ -183,7 +185,7 @@ def test_prevalence_correlation_reversed_order_is_minus_one():
     R = mat([[0, 1, 1], [0, 0, 2]])  # p(R) = [0, 0.5, 1]
     S = mat([[1, 1, 0], [1, 0, 0]])  # p(S) = [1, 0.5, 0] = 1 - p(R)
     result = score(PrevalenceCorrelation, R, S)
-    assert result["value"] == pytest.approx(-1.0)
+    assert result["pearson"] == pytest.approx(-1.0)
     assert result["spearman"] == pytest.approx(-1.0)
 
 
@@ -191,8 +193,8 @@ def test_prevalence_correlation_reversed_order_is_minus_one():
 def test_prevalence_correlation_constant_prevalence_is_zero_not_nan(fill):
     S = mat(np.full((5, R_RANDOM.n_codes), fill))  # p(S) is constant: correlation undefined -> 0.0
     result = score(PrevalenceCorrelation, R_RANDOM, S)
-    assert result == {"value": 0.0, "pearson": 0.0, "spearman": 0.0}
-    assert score(PrevalenceCorrelation, S, S) == {"value": 0.0, "pearson": 0.0, "spearman": 0.0}
+    assert result == {"pearson": 0.0, "spearman": 0.0}
+    assert score(PrevalenceCorrelation, S, S) == {"pearson": 0.0, "spearman": 0.0}
 
 
 # ---------------------------------------------------------------- pairwise_correlation_difference
@@ -291,6 +293,14 @@ def test_log_cluster_exact_copies_give_minus_infinity():
     # Every cluster holds identical rows in equal numbers from R and S: the mean is 0 -> log = -inf.
     result = score(LogCluster, R_RANDOM, mat(R_RANDOM.X.copy()), clusters=5)
     assert result == {"value": float("-inf"), "std": 0.0}
+
+
+def test_log_cluster_summary_over_seeds_with_minus_infinity():
+    inf = float("inf")
+    assert (fidelity._mean_with_inf([-inf, -inf]), fidelity._std_with_inf([-inf, -inf])) == (-inf, 0.0)
+    assert (fidelity._mean_with_inf([-inf, -2.0]), fidelity._std_with_inf([-inf, -2.0])) == (-inf, inf)
+    # Finite seeds: mean and population std of -1 and -3 are -2 and 1.
+    assert (fidelity._mean_with_inf([-1.0, -3.0]), fidelity._std_with_inf([-1.0, -3.0])) == (-2.0, 1.0)
 
 
 def test_log_cluster_more_clusters_than_rows():

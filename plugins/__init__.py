@@ -1,0 +1,1 @@
+"""Built-in ehrbench plugins (installed as ``ehrbench_plugins``)."""
