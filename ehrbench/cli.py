@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ehrbench import leaderboard as lb
-from ehrbench.api import CATEGORIES, RunContext, flat_key
+from ehrbench.api import RunContext, flat_key
 from ehrbench.config import DEVICES, RunConfig, resolve_config
 from ehrbench.errors import ConfigError, EhrbenchError
 from ehrbench.plugins import KINDS, Registry, load_registry

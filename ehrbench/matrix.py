@@ -8,8 +8,6 @@ integer-valued data.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ehrbench.atomic import atomic_open
 from ehrbench.errors import InputError
 from ehrbench.seeding import derive_seed
 
@@ -127,23 +126,13 @@ class EHRMatrix:
 
     def save(self, path: Path | str) -> None:
         """Write ``.npz`` (keys X, codes, ids, meta) atomically: temporary file, then rename."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {"X": self.X, "codes": self.codes}
         if self.ids is not None:
             arrays["ids"] = self.ids
         if self.meta:
             arrays["meta"] = np.array(json.dumps(self.meta))
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(path, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
 
     @classmethod
     def load(cls, path: Path | str) -> EHRMatrix:

@@ -7,7 +7,7 @@ atomically and results as fsync'd appends, so a run killed at any moment resumes
 
 from __future__ import annotations
 
-import math
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -158,8 +158,6 @@ class Runner:
         path = self.run_dir / "run.json"
         previous = None
         if self.resume:
-            import json
-
             previous = json.loads(path.read_text())
             stored_fp = previous.get("dataset", {}).get("fingerprint")
             if stored_fp != dataset_info["fingerprint"]:
@@ -210,8 +208,6 @@ class Runner:
         return self.run_dir
 
     def _finish(self) -> None:
-        import json
-
         path = self.run_dir / "run.json"
         data = json.loads(path.read_text())
         data["finished_at"] = manifest.now()
@@ -324,7 +320,3 @@ def compute_metric(
             raise TypeError(f"compute() returned {key!r}: {value!r}; expected str keys and numeric values")
         out[key] = float(value)
     return out
-
-
-def is_finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
