@@ -82,7 +82,7 @@ def cli() -> None:
 def run(config: Path | None, dataset_option: tuple[str, ...], resume: bool, plugins: tuple[Path, ...], **flags: Any) -> None:
     """Train every generator, sample, score every metric, and write the leaderboard."""
     from ehrbench.console import ProgressObserver, err, out, print_leaderboard
-    from ehrbench.runner import Runner, default_run_dir, plan_run
+    from ehrbench.runner import Runner, default_run_dir, plan_run, read_manifest
 
     registry = _registry(plugins)
     flags["generators"] = _split_names(flags["generators"])
@@ -93,10 +93,7 @@ def run(config: Path | None, dataset_option: tuple[str, ...], resume: bool, plug
     if resume:
         if not flags["out"]:
             raise ConfigError("--resume needs --out: the run directory to finish.")
-        manifest = Path(flags["out"]) / "run.json"
-        if not manifest.is_file():
-            raise ConfigError(f"{flags['out']}: no run.json here, so there is no run to resume.")
-        stored = json.loads(manifest.read_text())["config"]
+        stored = read_manifest(Path(flags["out"]))["config"]
     cfg: RunConfig = resolve_config(config, flags, stored)
     plan = plan_run(cfg, registry)
     run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)

@@ -100,6 +100,14 @@ def plan_run(config: RunConfig, registry: Registry) -> RunPlan:
     return RunPlan(config, list(generators), list(metrics), resolve_device(config.device, needs_torch), metric_instances)
 
 
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """The ``run.json`` of a run to resume; its absence is a user error."""
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: no run.json here, so there is no run to resume.")
+    return json.loads(path.read_text())
+
+
 def default_run_dir(config: RunConfig) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{config.name or config.dataset}-{config.profile}-{stamp}"
@@ -128,9 +136,8 @@ class Runner:
 
     # -- setup -----------------------------------------------------------------------------
     def _check_run_dir(self) -> None:
-        manifest_path = self.run_dir / "run.json"
-        if self.resume and not manifest_path.exists():
-            raise ConfigError(f"{self.run_dir}: no run.json here, so there is no run to resume.")
+        if self.resume:
+            read_manifest(self.run_dir)
         if not self.resume and self.run_dir.exists() and any(self.run_dir.iterdir()):
             raise ConfigError(
                 f"{self.run_dir} already exists and is not empty. Pass --resume to finish the run "
@@ -155,10 +162,9 @@ class Runner:
         return data_split, info
 
     def _write_manifest(self, data_split: Split, dataset_info: dict[str, Any]) -> None:
-        path = self.run_dir / "run.json"
         previous = None
         if self.resume:
-            previous = json.loads(path.read_text())
+            previous = read_manifest(self.run_dir)
             stored_fp = previous.get("dataset", {}).get("fingerprint")
             if stored_fp != dataset_info["fingerprint"]:
                 raise InputError(
@@ -183,7 +189,7 @@ class Runner:
             "resumed_at": (previous.get("resumed_at", []) + [manifest.now()]) if previous else [],
             "finished_at": None,
         }
-        write_json_atomic(path, data)
+        write_json_atomic(self.run_dir / "run.json", data)
 
     def _n_samples(self, data_split: Split) -> int:
         return self.config.samples or data_split.test.n_patients
@@ -208,10 +214,9 @@ class Runner:
         return self.run_dir
 
     def _finish(self) -> None:
-        path = self.run_dir / "run.json"
-        data = json.loads(path.read_text())
+        data = read_manifest(self.run_dir)
         data["finished_at"] = manifest.now()
-        write_json_atomic(path, data)
+        write_json_atomic(self.run_dir / "run.json", data)
 
     def _sample_path(self, job: Job) -> Path:
         return self.run_dir / "samples" / job.generator / f"repeat-{job.repeat}.npz"

@@ -17,14 +17,15 @@ SPARSE_DENSITY = 0.05
 _BLOCK_VALUES = 1 << 23
 
 
-def density(X: np.ndarray) -> float:
-    """Share of non-zero entries (1.0 for an empty matrix, so it is never 'sparse')."""
-    return float(np.count_nonzero(X)) / X.size if X.size else 1.0
+def density(*arrays: np.ndarray) -> float:
+    """Share of non-zero entries over all ``arrays`` (1.0 when empty, so never 'sparse')."""
+    size = sum(a.size for a in arrays)
+    return float(sum(np.count_nonzero(a) for a in arrays)) / size if size else 1.0
 
 
-def use_sparse(X: np.ndarray) -> bool:
-    """Whether sparse products are the faster route for ``X``."""
-    return density(X) < SPARSE_DENSITY
+def use_sparse(*arrays: np.ndarray) -> bool:
+    """Whether sparse products are the faster route for ``arrays`` taken together."""
+    return density(*arrays) < SPARSE_DENSITY
 
 
 def prevalence(X: np.ndarray) -> np.ndarray:

@@ -180,8 +180,7 @@ def log_cluster_value(labels: np.ndarray, n_real: int, clusters: int) -> float:
 
 def _stack(R: np.ndarray, S: np.ndarray) -> np.ndarray | sparse.csr_matrix:
     """R above S, as CSR when R ∪ S is sparse (k-means is much faster on CSR) else dense."""
-    nonzero = np.count_nonzero(R) + np.count_nonzero(S)
-    if nonzero < _stats.SPARSE_DENSITY * (R.size + S.size):
+    if _stats.use_sparse(R, S):
         return sparse.vstack([sparse.csr_matrix(R), sparse.csr_matrix(S)], format="csr")
     return np.vstack([R, S])
 
