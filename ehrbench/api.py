@@ -112,6 +112,31 @@ class Generator(_Configurable, ABC):
         """Number of trainable parameters, when the model has any."""
         return None
 
+    def save(self, directory: Path) -> None:
+        """Write the fitted model into ``directory`` (exists, empty) so the run cache can reuse it.
+
+        Optional: a generator that does not override it is refitted on ``--resume``. The host
+        writes into a temporary directory and renames it, so ``save`` need not be atomic.
+        """
+        raise NotImplementedError
+
+    def load(self, directory: Path, ctx: RunContext) -> None:
+        """Restore what :meth:`save` wrote, onto ``ctx.device``; replaces :meth:`fit`."""
+        raise NotImplementedError
+
+    @classmethod
+    def can_save(cls) -> bool:
+        """Whether this generator overrides :meth:`save` and :meth:`load`."""
+        return cls.save is not Generator.save and cls.load is not Generator.load
+
+    def training_log(self) -> dict[str, list[float]]:
+        """Per-epoch training curves by series name (e.g. ``{"generator_loss": [...]}``).
+
+        Stored in ``results.jsonl`` and drawn in the report, so users can see divergence or
+        mode collapse. Empty when the generator has no training loop.
+        """
+        return {}
+
 
 @dataclass(frozen=True)
 class Direction:
@@ -149,10 +174,17 @@ class Metric(_Configurable, ABC):
     requires: ClassVar[tuple[str, ...]] = ()
     install_hint: ClassVar[str] = ""
     default: ClassVar[bool] = True
+    profiles: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     @classmethod
-    def configure(cls, overrides: Mapping[str, Any] | None = None) -> Metric:
-        return _configure(cls, overrides, "metric")
+    def configure(cls, overrides: Mapping[str, Any] | None = None, profile: str = "paper") -> Metric:
+        """Options = dataclass defaults (the faithful protocol), then ``profiles[profile]``, then overrides.
+
+        Profiles let a metric subsample in ``smoke``/``quick`` runs; the values used are part of
+        the run manifest, so a number can be reproduced.
+        """
+        values = {**cls.profiles.get(profile, {}), **(overrides or {})}
+        return _configure(cls, values, "metric")
 
     @abstractmethod
     def compute(

@@ -159,10 +159,12 @@ def list_(kind: str | None, plugins: tuple[Path, ...]) -> None:
 @click.option("--metrics", help="Comma-separated metric names (default: every available default metric).")
 @click.option("--representation", type=click.Choice(["count", "binary"]), default="count", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--profile", type=click.Choice(PROFILES), default="paper", show_default=True,
+              help="Metric profile: paper is the full protocol; smoke/quick subsample where a metric allows.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: metric[.submetric] → number.")
 @_plugin_option
 def evaluate(train_path: Path, test_path: Path, synthetic_path: Path, metrics: str | None,
-             representation: str, seed: int, as_json: bool, plugins: tuple[Path, ...]) -> None:
+             representation: str, seed: int, profile: str, as_json: bool, plugins: tuple[Path, ...]) -> None:
     """Score your own synthetic matrix against real train/test matrices, without a plugin."""
     from ehrbench.matrix import EHRMatrix
     from ehrbench.runner import compute_metric
@@ -170,7 +172,7 @@ def evaluate(train_path: Path, test_path: Path, synthetic_path: Path, metrics: s
 
     registry = _registry(plugins)
     names = _split_names(metrics) or registry.defaults("metrics")
-    instances = {n: registry.get("metrics", n).configure() for n in names}
+    instances = {n: registry.get("metrics", n).configure(None, profile) for n in names}
     train, test, synthetic = (
         EHRMatrix.load(p).as_representation(representation) for p in (train_path, test_path, synthetic_path)
     )
@@ -179,7 +181,8 @@ def evaluate(train_path: Path, test_path: Path, synthetic_path: Path, metrics: s
     results: dict[str, float] = {}
     failures: dict[str, str] = {}
     for name, metric in instances.items():
-        ctx = RunContext(seed=derive_seed(seed, "metric", name, 0), representation=representation)  # type: ignore[arg-type]
+        ctx = RunContext(seed=derive_seed(seed, "metric", name, 0), representation=representation,  # type: ignore[arg-type]
+                         profile=profile)
         try:
             for key, value in compute_metric(metric, train, test, synthetic, ctx).items():
                 results[flat_key(name, key)] = value

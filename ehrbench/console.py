@@ -25,6 +25,13 @@ def leaderboard_tables(board: Leaderboard) -> list[Table]:
         for r in rows:
             table.add_row(*r)
         tables.append(table)
+    if not board.flags.empty:
+        table = Table(title="Flags (scored, but the samples look degenerate)", title_justify="left", style="yellow")
+        for h in ("generator", "repeat", "warning"):
+            table.add_column(h)
+        for f in board.flags.itertuples():
+            table.add_row(f.generator, str(f.repeat), f.warning)
+        tables.append(table)
     if not board.failures.empty:
         table = Table(title="Failures", title_justify="left", style="red")
         for h in ("generator", "repeat", "step", "reason"):

@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from ehrbench import model_cache
 from ehrbench.api import Generator, ProgressReporter, RunContext, null_progress
+from ehrbench.collapse import sample_warnings
 from ehrbench.cost import measure
 from ehrbench.errors import InputError
 from ehrbench.matrix import check_values
@@ -42,6 +44,7 @@ class GenerationTask:
     n_samples: int
     timeout: float | None = None
     scratch_dir: Path | None = None
+    model_dir: Path | None = None  # the run cache: load from here when complete, else save here after fit
 
 
 @dataclass
@@ -50,6 +53,8 @@ class GenerationOutcome:
     reason: str | None = None
     samples: np.ndarray | None = None
     cost: dict[str, Any] = field(default_factory=dict)
+    training_log: dict[str, list[float]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 @contextmanager
@@ -114,10 +119,21 @@ class LocalExecutor:
         try:
             with deadline(task.timeout):
                 generator = task.generator_cls.configure(task.profile, task.options)
-                stage = "fit"
-                progress("fitting")
-                with measure(task.device) as fit:
-                    generator.fit(X_train, ctx)
+                cache = task.model_dir if generator.can_save() else None
+                if cache is not None and model_cache.is_complete(cache):
+                    stage = "load"
+                    progress("loading the saved model")
+                    with measure(task.device) as fit:
+                        generator.load(cache, ctx)
+                    cost["model_loaded"] = True
+                else:
+                    stage = "fit"
+                    progress("fitting")
+                    with measure(task.device) as fit:
+                        generator.fit(X_train, ctx)
+                    if cache is not None:
+                        stage = "save"
+                        model_cache.save(generator, cache)
                 stage = "sample"
                 progress("sampling")
                 with measure(task.device) as draw:
@@ -132,10 +148,23 @@ class LocalExecutor:
             peak_gpu_mb=_max_or_none(fit.peak_gpu_mb, draw.peak_gpu_mb),
             parameters=generator.parameter_count(),
         )
+        log = _training_log(generator)
         problem = sample_problem(samples, task.n_samples, X_train.shape[1], task.representation)
         if problem:
-            return GenerationOutcome("failed", f"invalid sample: {problem}", cost=cost)
-        return GenerationOutcome("ok", samples=samples.astype(np.float32, copy=False), cost=cost)
+            return GenerationOutcome("failed", f"invalid sample: {problem}", cost=cost, training_log=log)
+        return GenerationOutcome(
+            "ok", samples=samples.astype(np.float32, copy=False), cost=cost, training_log=log,
+            warnings=sample_warnings(samples, X_train),
+        )
+
+
+def _training_log(generator: Generator) -> dict[str, list[float]]:
+    """The generator's curves as plain floats; a broken ``training_log`` must not fail the job."""
+    try:
+        log = generator.training_log() or {}
+        return {str(k): [float(v) for v in values] for k, values in log.items()}
+    except Exception:
+        return {}
 
 
 def _max_or_none(*values: float | None) -> float | None:

@@ -9,7 +9,7 @@ deviation over repeats (empty with one repeat). Rank 1 is best; ties share the l
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +27,7 @@ COST_DIRECTIONS: dict[str, Direction | None] = {
     "peak_gpu_mb": Direction(False),
     "parameters": None,
 }
+FLAG_COLUMNS = ["generator", "repeat", "warning"]
 CSV_COLUMNS = ["generator", "calibration", "category", "metric", "direction", "n", "mean", "std", "rank"]
 
 
@@ -34,6 +35,7 @@ CSV_COLUMNS = ["generator", "calibration", "category", "metric", "direction", "n
 class Leaderboard:
     table: pd.DataFrame  # long format, CSV_COLUMNS plus "ranked"
     failures: pd.DataFrame  # generator, repeat, step, reason
+    flags: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FLAG_COLUMNS))  # scored, but suspect
 
     def generators(self) -> list[str]:
         return list(dict.fromkeys(self.table["generator"]))
@@ -84,6 +86,11 @@ class Leaderboard:
                 continue
             lines += ["", f"## {category.capitalize()}", "", _md_row(header), _md_row(["---"] * len(header))]
             lines += [_md_row(r) for r in rows]
+        if not self.flags.empty:
+            lines += ["", "## Flags", "", "Jobs whose samples look degenerate; their numbers are scored but suspect.", "",
+                      _md_row(FLAG_COLUMNS), _md_row(["---"] * 3)]
+            for f in self.flags.itertuples():
+                lines.append(_md_row([f.generator, str(f.repeat), str(f.warning).replace("|", "\\|")]))
         if not self.failures.empty:
             lines += ["", "## Failures", "", _md_row(["generator", "repeat", "step", "reason"]), _md_row(["---"] * 4)]
             for f in self.failures.itertuples():
@@ -153,8 +160,13 @@ def build(records: list[dict]) -> Leaderboard:
            for r in current if r.get("type") == "metric_failure"],
         columns=["generator", "repeat", "step", "reason"],
     )
+    flags = pd.DataFrame(
+        [{"generator": r["generator"], "repeat": r["repeat"], "warning": w}
+         for r in current if r.get("type") == "job" and r.get("status") == "ok" for w in r.get("warnings", [])],
+        columns=FLAG_COLUMNS,
+    )
     if not rows:
-        return Leaderboard(pd.DataFrame(columns=CSV_COLUMNS + ["ranked"]), failures)
+        return Leaderboard(pd.DataFrame(columns=CSV_COLUMNS + ["ranked"]), failures, flags)
     long = pd.DataFrame(rows)
     long["value"] = long["value"].astype(float)
     grouped = long.groupby(["generator", "metric"], sort=False)
@@ -178,7 +190,7 @@ def build(records: list[dict]) -> Leaderboard:
     table["_c"] = table["category"].map(lambda c: order.get(c, len(order)))
     table = table.sort_values(["_c"], kind="stable").drop(columns="_c").reset_index(drop=True)
     table["ranked"] = table["ranked"].astype(bool)
-    return Leaderboard(table, failures)
+    return Leaderboard(table, failures, flags)
 
 
 def rebuild(run_dir: Path) -> Leaderboard:

@@ -4,7 +4,8 @@ Record types, one JSON object per line:
 - ``cost``: a job's generation (fit + sample) outcome and its cost; written right after sampling.
 - ``metric``: one number (generator, repeat, metric, key) with its category and direction.
 - ``metric_failure``: a metric that raised on a job, with the reason.
-- ``job``: closes a job (status ok/failed). Written in the same append as the job's metric rows.
+- ``training``: a generator's per-epoch curves (``curves``: series name → values).
+- ``job``: closes a job (status ok/failed, and ``warnings`` such as a collapsed sample). Written in the same append as the job's metric rows.
 
 Each record carries the ``attempt`` id of the job execution that wrote it. Only rows of a job's
 last closed attempt count, so a run killed at any point and resumed never double-counts.

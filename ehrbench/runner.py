@@ -94,7 +94,8 @@ def plan_run(config: RunConfig, registry: Registry) -> RunPlan:
         cls = registry.get("generators", name)
         cls.configure(config.profile, config.generator_options.get(name))
     metric_instances = {
-        name: registry.get("metrics", name).configure(config.metric_options.get(name)) for name in metrics
+        name: registry.get("metrics", name).configure(config.metric_options.get(name), config.profile)
+        for name in metrics
     }
     needs_torch = any(registry.get("generators", g).uses_torch for g in generators)
     return RunPlan(config, list(generators), list(metrics), resolve_device(config.device, needs_torch), metric_instances)
@@ -176,6 +177,7 @@ class Runner:
             "config": self.config.to_dict(),
             "generators": self.plan.generators,
             "metrics": self.plan.metrics,
+            "metric_options": {n: m.options_dict() for n, m in self.plan.metric_instances.items()},
             "plugins": {
                 kind: {n: self.registry.entry(kind, n).source for n in names}
                 for kind, names in (("generators", self.plan.generators), ("metrics", self.plan.metrics))
@@ -221,6 +223,12 @@ class Runner:
     def _sample_path(self, job: Job) -> Path:
         return self.run_dir / "samples" / job.generator / f"repeat-{job.repeat}.npz"
 
+    def _model_dir(self, job: Job) -> Path | None:
+        """Where the job's fitted model is cached; None for generators that hold real rows."""
+        if self.registry.get("generators", job.generator).releases_real_records:
+            return None
+        return self.run_dir / "models" / job.generator / f"repeat-{job.repeat}"
+
     def _base_record(self, job: Job, attempt: str, kind: str) -> dict[str, Any]:
         cls = self.registry.get("generators", job.generator)
         return {
@@ -237,26 +245,35 @@ class Runner:
         samples = None
         if reusable is not None and self._sample_path(job).exists():
             attempt = reusable["attempt"]
+            warnings = list(reusable.get("warnings", []))
             samples = EHRMatrix.load(self._sample_path(job)).X
         else:
             attempt = uuid.uuid4().hex[:12]
             outcome = self._generate(job, data_split)
             cost = {**self._base_record(job, attempt, "cost"), **outcome.cost, "status": outcome.status}
+            training = [{**self._base_record(job, attempt, "training"), "curves": outcome.training_log}]
+            if not outcome.training_log:
+                training = []
             if outcome.status != "ok":
                 cost["reason"] = outcome.reason
-                self.store.append([cost, {**self._base_record(job, attempt, "job"), "status": "failed", "reason": outcome.reason}])
+                self.store.append([cost, *training,
+                                   {**self._base_record(job, attempt, "job"), "status": "failed", "reason": outcome.reason}])
                 self.observer.job_finished(job, "failed", outcome.reason)
                 return
             samples = outcome.samples
+            warnings = outcome.warnings
+            cost["warnings"] = warnings
             cls: type[Generator] = self.registry.get("generators", job.generator)
             if cls.releases_real_records:
                 cost["samples_saved"] = False  # real patient rows never go to disk
             else:
                 EHRMatrix(samples, data_split.train.codes).save(self._sample_path(job))
                 cost["samples_saved"] = True
-            self.store.append([cost])
+            self.store.append([cost, *training])
+        for warning in warnings:
+            self.observer.job_progress(job, f"warning: {warning}", None, None)
         rows = self._score(job, attempt, data_split, data_split.train.with_data(samples))
-        rows.append({**self._base_record(job, attempt, "job"), "status": "ok"})
+        rows.append({**self._base_record(job, attempt, "job"), "status": "ok", "warnings": warnings})
         self.store.append(rows)
         self.observer.job_finished(job, "ok", None)
 
@@ -272,6 +289,7 @@ class Runner:
             n_samples=self._n_samples(data_split),
             timeout=self.config.timeout,
             scratch_dir=self.run_dir / "scratch" / job.generator / f"repeat-{job.repeat}",
+            model_dir=self._model_dir(job),
         )
 
         def progress(message: str | None = None, *, completed: float | None = None, total: float | None = None) -> None:
