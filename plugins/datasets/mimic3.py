@@ -1,0 +1,1 @@
+"""Placeholder registered in pyproject.toml; its issue fills it in."""

@@ -1,0 +1,1 @@
+"""Shared VP-SDE, score network and samplers of the diffusion generators."""
