@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from ehrbench import leaderboard as lb
 from ehrbench.api import RunContext, flat_key
@@ -75,7 +76,11 @@ def cli() -> None:
 @click.option("--seed", type=int, help="Run seed: fixes the split and every derived seed (default 0).")
 @click.option("--samples", type=int, help="Synthetic records per repeat (default: size of the test split).")
 @click.option("--representation", type=click.Choice(["count", "binary"]), help="Counts or presence (default count).")
-@click.option("--timeout", type=float, help="Seconds allowed to one job's fit + sample.")
+@click.option("--timeout", type=float, help="Seconds allowed to one job's fit + sample (a hard kill under --executor process).")
+@click.option("--executor", type=click.Choice(["local", "process", "ray"]), help="Where jobs run: in this process (default), one process per job, or Ray tasks.")
+@click.option("--ray-address", help="Ray cluster to join ('auto': the one `ray start` runs here); default: start a local Ray runtime.")
+@click.option("--gpus-per-job", type=float, help="GPUs each Ray job requests (default 1 on CUDA, else 0).")
+@click.option("--cpus-per-job", type=float, help="CPUs each Ray job requests (default 1).")
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory (default runs/<dataset>-<profile>-<time>).")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run in --out without redoing finished jobs.")
 @_plugin_option
@@ -113,8 +118,9 @@ def run(config: Path | None, dataset_option: tuple[str, ...], resume: bool, plug
     board = lb.rebuild(run_dir)
     print_leaderboard(board)
     out.print(f"\nRun directory: {run_dir}")
-    for name in ("leaderboard.csv", "leaderboard.md", "results.jsonl", "run.json"):
-        out.print(f"  {run_dir / name}")
+    for name in ("report.html", "leaderboard.csv", "leaderboard.md", "results.jsonl", "run.json"):
+        if (run_dir / name).exists():  # report.html is absent when building it failed (logged above)
+            out.print(f"  {run_dir / name}")
     if (run_dir / "samples").exists():
         out.print(f"  {run_dir / 'samples'}/")
 
@@ -137,7 +143,8 @@ def list_(kind: str | None, plugins: tuple[Path, ...]) -> None:
             table.add_column("category")
         for name in registry.names(k):
             e = registry.entries[k][name]
-            status = f"[yellow]unavailable: {e.unavailable}[/yellow]" if e.unavailable else "[green]available[/green]"
+            # Escaped: an install hint such as "ehrbench[sdv]" is not rich markup.
+            status = f"[yellow]unavailable: {escape(e.unavailable)}[/yellow]" if e.unavailable else "[green]available[/green]"
             row = [name, getattr(e.cls, "description", ""), status, e.source]
             if k == "metrics":
                 row.append(e.cls.category)
@@ -215,15 +222,15 @@ def _print_scores(results: dict[str, float], registry: Registry) -> None:
     out.print(table)
 
 
-@cli.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
-def leaderboard(run_dir: Path) -> None:
-    """Rebuild leaderboard.csv and leaderboard.md of RUN_DIR from its results.jsonl alone."""
-    from ehrbench.console import out, print_leaderboard
+from ehrbench.cli_report import compare, leaderboard, report  # noqa: E402  (report, compare, leaderboard exports)
 
-    board = lb.rebuild(run_dir)
-    print_leaderboard(board)
-    out.print(f"\nWrote {run_dir / 'leaderboard.csv'} and {run_dir / 'leaderboard.md'}")
+for _command in (report, compare, leaderboard):
+    cli.add_command(_command)
+
+from ehrbench.cli_data import prepare, simulate  # noqa: E402  (prepare mimic3, simulate)
+
+cli.add_command(prepare)
+cli.add_command(simulate)
 
 
 def main(argv: list[str] | None = None) -> None:

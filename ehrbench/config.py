@@ -19,7 +19,9 @@ from ehrbench.options import build_options
 DEVICES = ("auto", "cpu", "cuda")
 
 # Keys that may change between an interrupted run and its resumption without changing results.
-RESUMABLE_KEYS = {"timeout", "out", "device"}
+RESUMABLE_KEYS = {"timeout", "out", "device", "weights"}  # weights only re-rank
+# Where jobs run does not change their results, so a run may resume under another executor.
+RESUMABLE_KEYS |= {"executor", "ray_address", "gpus_per_job", "cpus_per_job"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,13 @@ class RunConfig:
     test_fraction: float = 0.3
     timeout: float | None = None
     out: str | None = None
+    # Where jobs run (executors.py): local (in-process), process (one interpreter per job), ray.
+    executor: Literal["local", "process", "ray"] = "local"
+    ray_address: str | None = None  # None: start a local Ray runtime; "auto": join a running cluster
+    gpus_per_job: float | None = None  # Ray resources per job; None: 1 on CUDA, else 0
+    cpus_per_job: float = 1.0
+    # Use-case weights per category for the overall ranking, e.g. {privacy = 2} (ranking.py).
+    weights: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.repeats < 1:
@@ -50,8 +59,18 @@ class RunConfig:
             raise ValueError(f"samples must be at least 1, got {self.samples}")
         if self.timeout is not None and self.timeout <= 0:
             raise ValueError(f"timeout must be positive, got {self.timeout}")
+        if self.gpus_per_job is not None and self.gpus_per_job < 0:
+            raise ValueError(f"gpus_per_job must be 0 or more, got {self.gpus_per_job}")
+        if self.cpus_per_job <= 0:
+            raise ValueError(f"cpus_per_job must be positive, got {self.cpus_per_job}")
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
+        from ehrbench.ranking import resolve_weights
+
+        try:
+            resolve_weights(self.weights)
+        except ConfigError as exc:  # re-raised as ValueError so the message names the file
+            raise ValueError(str(exc)) from None
         for key in ("generator_options", "metric_options"):
             for name, table in getattr(self, key).items():
                 if not isinstance(table, dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ehrbench.leaderboard import Leaderboard
 from ehrbench.runner import Job
@@ -47,6 +48,8 @@ def print_leaderboard(board: Leaderboard) -> None:
         out.print("No results yet.")
     for table in leaderboard_tables(board):
         out.print(table)
+    if board.notice:
+        out.print(Text(board.notice, style="bold yellow"))
 
 
 class ProgressObserver:
@@ -59,6 +62,11 @@ class ProgressObserver:
         )
         self.jobs = self.progress.add_task("jobs", total=None)
         self.step = self.progress.add_task("", total=None)
+        self.running: list[Job] = []  # more than one under --executor ray
+        self.failed = 0
+
+    def _count(self) -> None:
+        self.progress.update(self.jobs, description=f"jobs ({len(self.running)} running, {self.failed} failed)")
 
     def __enter__(self) -> ProgressObserver:
         self.progress.start()
@@ -77,6 +85,8 @@ class ProgressObserver:
             err.print(f"resuming: {already_done} of {total} jobs already finished")
 
     def job_started(self, job: Job) -> None:
+        self.running.append(job)
+        self._count()
         self.progress.update(self.step, description=f"{job.label}: starting", total=None, completed=0)
 
     def job_progress(self, job: Job, message: str | None, completed: float | None, total: float | None) -> None:
@@ -90,6 +100,13 @@ class ProgressObserver:
         self.progress.update(self.step, **update)
 
     def job_finished(self, job: Job, status: str, reason: str | None) -> None:
+        if job in self.running:
+            self.running.remove(job)
+        self.failed += status != "ok"
+        self._count()
         self.progress.advance(self.jobs)
+        if len(self.running) > 1:
+            self.progress.update(self.step, description=f"running: {', '.join(j.label for j in self.running)}",
+                                 total=None, completed=0)
         if status != "ok":
             self.progress.console.print(f"[red]failed[/red] {job.label}: {reason}")

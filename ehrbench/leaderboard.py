@@ -3,7 +3,8 @@
 ``leaderboard.csv`` is long format, one row per (generator, metric) with columns
 generator, calibration, category, metric, direction, n, mean, std, rank. Cost columns
 come from the runner's cost records (category ``cost``). ``std`` is the sample standard
-deviation over repeats (empty with one repeat). Rank 1 is best; ties share the lower rank.
+deviation over repeats (empty with one repeat). Rank 1 is best; generators whose means differ by
+less than their repeat spread share the lower rank (``ranking.noise_aware_ranks``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import pandas as pd
 
 from ehrbench.api import Direction
 from ehrbench.errors import InputError
+from ehrbench.provenance import dataset_notice, read_run_manifest
+from ehrbench.ranking import noise_aware_ranks
 from ehrbench.results import ResultStore, current_records, write_text_atomic
 
 CATEGORY_ORDER = ("fidelity", "utility", "privacy", "cost")
@@ -36,6 +39,7 @@ class Leaderboard:
     table: pd.DataFrame  # long format, CSV_COLUMNS plus "ranked"
     failures: pd.DataFrame  # generator, repeat, step, reason
     flags: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FLAG_COLUMNS))  # scored, but suspect
+    notice: str | None = None  # e.g. "the data is simulated"; every output shows it first
 
     def generators(self) -> list[str]:
         return list(dict.fromkeys(self.table["generator"]))
@@ -75,8 +79,11 @@ class Leaderboard:
 
     def to_markdown(self, title: str = "Leaderboard") -> str:
         lines = [f"# {title}", ""]
+        if self.notice:
+            lines += [f"**{self.notice}**", ""]
         lines.append(
-            "Cells are mean ± sample std over repeats (rank among generators; 1 is best). "
+            "Cells are mean ± sample std over repeats (rank among generators; 1 is best; generators whose "
+            "means differ by less than their repeat spread share a rank). "
             "↑ higher is better, ↓ lower is better, →x closer to x is better. "
             "Calibration rows are the noise floors: train-resample (real rows) and independent-marginals."
         )
@@ -185,7 +192,7 @@ def build(records: list[dict]) -> Leaderboard:
         target = None if first["target"] is None or pd.isna(first["target"]) else float(first["target"])
         direction = Direction(bool(first["higher_is_better"]), target)
         badness = part["mean"].map(direction.badness)
-        table.loc[part.index, "rank"] = badness.rank(method="min", na_option="keep")
+        table.loc[part.index, "rank"] = noise_aware_ranks(badness.to_numpy(), part["std"].to_numpy())
     order = {c: i for i, c in enumerate(CATEGORY_ORDER)}
     table["_c"] = table["category"].map(lambda c: order.get(c, len(order)))
     table = table.sort_values(["_c"], kind="stable").drop(columns="_c").reset_index(drop=True)
@@ -200,6 +207,7 @@ def rebuild(run_dir: Path) -> Leaderboard:
     if not store.path.exists():
         raise InputError(f"{run_dir}: no results.jsonl here; is this an ehrbench run directory?")
     board = build(store.read())
+    board.notice = dataset_notice(read_run_manifest(run_dir, required=False))
     write_text_atomic(run_dir / "leaderboard.csv", board.to_csv())
     write_text_atomic(run_dir / "leaderboard.md", board.to_markdown(f"Leaderboard — {run_dir.name}"))
     return board

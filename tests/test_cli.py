@@ -101,7 +101,7 @@ def test_evaluate_mismatched_codes(cli, matrices, tmp_path):
     [
         (["run", "--generators", "medgan-typo"], "unknown generator 'medgan-typo'"),
         (["run", "--metrics", "dwp"], "unknown metric 'dwp'"),
-        (["run", "--dataset", "mimic4"], "unknown dataset 'mimic4'. Known datasets:"),
+        (["run", "--dataset", "eicu"], "unknown dataset 'eicu'. Known datasets:"),
         (["run", "--repeats", "0"], "repeats must be at least 1"),
         (["run", "--dataset-option", "patients"], "expects KEY=VALUE"),
         (["run", "--dataset-option", "patients=many"], "option 'patients': expected an integer"),

@@ -1,0 +1,68 @@
+"""Leaderboard exports for ``ehrbench leaderboard RUN_DIR --format csv|md|html|json``.
+
+CSV and Markdown are the leaderboard's own files; JSON and HTML add the weighted overall
+ranking (with its weights) and the simulated-data notice, so no export hides either.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from ehrbench import report_html as rh
+from ehrbench.leaderboard import CSV_COLUMNS, Leaderboard
+from ehrbench.manifest import now
+from ehrbench.ranking import overall_ranking
+
+FORMATS = ("csv", "md", "html", "json")
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf → None, numpy scalars → Python numbers."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def to_json(board: Leaderboard, weights: Mapping[str, float], run_name: str) -> str:
+    payload = {
+        "run": run_name,
+        "notice": board.notice,
+        "weights": dict(weights),
+        "leaderboard": _records(board.table[CSV_COLUMNS]),
+        "overall": _records(overall_ranking(board.table, weights)),
+        "flags": _records(board.flags),
+        "failures": _records(board.failures),
+    }
+    return json.dumps(payload, indent=2) + "\n"
+
+
+def to_html(board: Leaderboard, weights: Mapping[str, float], run_name: str) -> str:
+    sections = list(rh.leaderboard_sections(board))
+    sections.append(("overall", "Overall ranking", rh.overall_table(overall_ranking(board.table, weights), weights)))
+    sections.append(("failures", "Failed jobs and metrics", rh.failures_section(board)))
+    return rh.page(f"ehrbench leaderboard — {run_name}", "mean ± std over repeats; = marks a tie within the repeat spread",
+                   board.notice, sections, rh.ehrbench_version(), now())
+
+
+def export(board: Leaderboard, fmt: str, weights: Mapping[str, float], run_name: str) -> str:
+    """The leaderboard as text in ``fmt`` (one of :data:`FORMATS`)."""
+    if fmt == "csv":
+        return board.to_csv()
+    if fmt == "md":
+        return board.to_markdown(f"Leaderboard — {run_name}")
+    if fmt == "html":
+        return to_html(board, weights, run_name)
+    if fmt == "json":
+        return to_json(board, weights, run_name)
+    raise ValueError(f"unknown format {fmt!r}")

@@ -1,0 +1,109 @@
+"""Rankings that are honest about noise, and the weighted overall ranking.
+
+Per metric, generators are ranked by their mean over repeats, but a difference smaller
+than the repeat spread is a tie, not a ranking (DESIGN.md §8 "Noise-aware ranks"). The
+overall ranking averages a generator's per-metric ranks within each category, then takes
+the weighted mean of the category averages with the use-case weights of the run config.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ehrbench.errors import ConfigError
+
+RANKED_CATEGORIES = ("fidelity", "utility", "privacy", "cost")
+# Cost is shown beside the others but, by default, does not decide which generator is best.
+DEFAULT_WEIGHTS: dict[str, float] = {"fidelity": 1.0, "utility": 1.0, "privacy": 1.0, "cost": 0.0}
+
+
+def noise_aware_ranks(badness: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """Competition ranks (1 is best) of ``badness`` (smaller is better) where close values tie.
+
+    Walking from the best value, a generator shares the rank of the current group's leader
+    when its distance to the leader is smaller than the larger of their two repeat spreads
+    (sample std; NaN, as with one repeat, counts as 0, leaving only exact ties). Otherwise it
+    leads a new group whose rank is its position. Leader-anchored groups keep ties
+    transitive. NaN badness gets a NaN rank.
+    """
+    badness = np.asarray(badness, dtype=float)
+    spread = np.nan_to_num(np.asarray(spread, dtype=float), nan=0.0)
+    ranks = np.full(badness.shape, np.nan)
+    valid = np.flatnonzero(~np.isnan(badness))
+    order = valid[np.argsort(badness[valid], kind="stable")]
+    leader = -1
+    for position, i in enumerate(order, start=1):  # one step per generator, never per row or code
+        if leader >= 0 and (
+            badness[i] == badness[leader] or badness[i] - badness[leader] < max(spread[i], spread[leader])
+        ):
+            ranks[i] = ranks[leader]
+        else:
+            leader = i
+            ranks[i] = position
+    return ranks
+
+
+def resolve_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
+    """The defaults with the user's category weights on top; bad values are a ConfigError."""
+    merged = dict(DEFAULT_WEIGHTS)
+    for category, value in (weights or {}).items():
+        if category not in DEFAULT_WEIGHTS:
+            raise ConfigError(
+                f"weights: unknown category '{category}'; expected some of {', '.join(RANKED_CATEGORIES)}."
+            )
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"weights: '{category}' must be a non-negative number, got {value!r}.")
+        merged[category] = float(value)
+    if not any(merged.values()):
+        raise ConfigError("weights: every category weight is 0; give at least one a positive weight.")
+    return merged
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """``privacy=2,utility=1`` (the CLI's --weights) → a weights mapping."""
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise ConfigError(f"--weights expects CATEGORY=NUMBER pairs separated by commas, got {part!r}.")
+    return resolve_weights(out)
+
+
+def overall_ranking(table: pd.DataFrame, weights: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """One row per generator: mean rank per category, the weighted score, and the overall rank.
+
+    ``table`` is a leaderboard's long table (columns generator, calibration, category, ranked,
+    rank). A category a generator has no ranked metric in is left out of its weighted mean;
+    ``categories_used`` says which ones counted. Lower score is better; ties share the lower rank.
+    """
+    w = resolve_weights(weights)
+    columns = ["generator", "calibration", *RANKED_CATEGORIES, "score", "overall_rank", "categories_used"]
+    ranked = table[table["ranked"].astype(bool) & table["rank"].notna()]
+    if ranked.empty:
+        return pd.DataFrame(columns=columns)
+    per_cat = ranked.pivot_table(index="generator", columns="category", values="rank", aggfunc="mean")
+    per_cat = per_cat.reindex(columns=list(RANKED_CATEGORIES))
+    weight_row = pd.Series(w).reindex(per_cat.columns).fillna(0.0)
+    present = per_cat.notna() & (weight_row > 0)
+    weighted = per_cat.fillna(0.0).mul(weight_row, axis=1).where(present, 0.0).sum(axis=1)
+    total = present.mul(weight_row, axis=1).sum(axis=1)
+    out = per_cat.reset_index()
+    out["score"] = (weighted / total.where(total > 0)).to_numpy()
+    out["overall_rank"] = out["score"].rank(method="min", na_option="keep")
+    out["categories_used"] = [",".join(c for c in per_cat.columns if present.loc[g, c]) for g in per_cat.index]
+    calibration = table.groupby("generator", sort=False)["calibration"].first()
+    out["calibration"] = out["generator"].map(calibration).astype(bool)
+    order = {g: i for i, g in enumerate(dict.fromkeys(table["generator"]))}
+    out = out.sort_values(["overall_rank", "generator"], key=lambda s: s.map(order) if s.name == "generator" else s,
+                          na_position="last")
+    return out[columns].reset_index(drop=True)

@@ -1,0 +1,202 @@
+"""HTML for the report and the leaderboard export: escaped tables and the page shell.
+
+Pages are self-contained: the stylesheet is inlined from ``ehrbench/templates`` and figures
+are embedded as base64 PNG, so a report opens offline with nothing fetched from the network.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import importlib.metadata
+import math
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from string import Template
+from typing import Any
+
+import pandas as pd
+
+from ehrbench.leaderboard import Leaderboard
+from ehrbench.provenance import PUBLISHED, PUBLISHED_METRICS, PUBLISHED_SOURCE
+from ehrbench.ranking import RANKED_CATEGORIES
+
+ARROWS = {"higher": "↑", "lower": "↓", "info": ""}
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def fmt(value: object) -> str:
+    """A number to 3 significant digits; NaN/None as an em dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "−∞" if value < 0 else "∞"
+        return f"{value:.3g}"
+    return str(value)
+
+
+def ehrbench_version() -> str:
+    try:
+        return importlib.metadata.version("ehrbench")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def template(name: str) -> str:
+    return resources.files("ehrbench").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], css: str = "", row_classes: Sequence[str] = ()) -> str:
+    """A table from already-escaped cell HTML (``<td>`` contents, or full ``<td ...>`` tags)."""
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = []
+    for i, row in enumerate(rows):
+        cls = row_classes[i] if i < len(row_classes) and row_classes[i] else ""
+        cells = "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in row)
+        attribute = f' class="{cls}"' if cls else ""
+        body.append(f"<tr{attribute}>{cells}</tr>")
+    klass = f' class="{css}"' if css else ""
+    return f'<div class="scroll"><table{klass}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+
+
+def arrow(direction: str) -> str:
+    if direction in ARROWS:
+        return ARROWS[direction]
+    return "→" + direction.split()[-1]  # "toward 0.5"
+
+
+def category_table(board: Leaderboard, category: str) -> str:
+    """Generators × ranked metrics of one category: mean ± std, rank, best bold, ties marked ``=``."""
+    part = board.table[(board.table["category"] == category) & board.table["ranked"]]
+    if part.empty:
+        return ""
+    metrics = list(dict.fromkeys(part["metric"]))
+    header = ["generator"] + [f"{esc(m)} {esc(arrow(part[part['metric'] == m]['direction'].iloc[0]))}" for m in metrics]
+    shared = part.groupby(["metric", "rank"])["generator"].transform("size") > 1
+    part = part.assign(tied=shared)
+    rows, classes = [], []
+    for gen in board.generators():
+        mine = part[part["generator"] == gen].set_index("metric")
+        if mine.empty:
+            continue
+        calibration = bool(mine["calibration"].iloc[0])
+        cells = [esc(gen) + (" <span class=\"rank\">calibration</span>" if calibration else "")]
+        for m in metrics:
+            if m not in mine.index:
+                cells.append("—")
+                continue
+            row = mine.loc[m]
+            text = fmt(float(row["mean"]))
+            if not pd.isna(row["std"]):
+                text += f" ± {fmt(float(row['std']))}"
+            if pd.isna(row["rank"]):
+                cells.append(esc(text))
+                continue
+            rank = f"{'=' if row['tied'] else ''}{int(row['rank'])}"
+            css = ' class="best"' if int(row["rank"]) == 1 else ""
+            cells.append(f'<td{css}>{esc(text)}<span class="rank">({rank})</span></td>')
+        rows.append(cells)
+        classes.append("calibration" if calibration else "")
+    return table(header, rows, row_classes=classes)
+
+
+def leaderboard_sections(board: Leaderboard) -> list[tuple[str, str, str]]:
+    """(anchor, title, html) for each category's table, then flags and failures."""
+    out = []
+    for category in board.categories():
+        body = category_table(board, category)
+        if body:
+            out.append((f"lb-{category}", f"Leaderboard: {category}", body))
+    if not board.flags.empty:
+        rows = [[esc(f.generator), esc(f.repeat), esc(f.warning)] for f in board.flags.itertuples()]
+        note = '<p class="note">Jobs whose samples look degenerate: scored, but suspect.</p>'
+        out.append(("flags", "Flags", note + table(["generator", "repeat", "warning"], rows, "flags")))
+    return out
+
+
+def failures_section(board: Leaderboard) -> str:
+    if board.failures.empty:
+        return '<p class="note">No job or metric failed.</p>'
+    rows = [[esc(f.generator), esc(f.repeat), esc(f.step), esc(f.reason)] for f in board.failures.itertuples()]
+    return table(["generator", "repeat", "step", "reason"], rows, "failures")
+
+
+def weights_text(weights: Mapping[str, float]) -> str:
+    return ", ".join(f"{c} {weights[c]:g}" for c in RANKED_CATEGORIES)
+
+
+def overall_table(overall: pd.DataFrame, weights: Mapping[str, float]) -> str:
+    """The weighted overall ranking, with the weights it used stated above it."""
+    if overall.empty:
+        return '<p class="note">No ranked metric yet.</p>'
+    intro = (
+        f"<p>Category weights: <strong>{esc(weights_text(weights))}</strong>. Each generator's score is the "
+        f"weighted mean of its average per-metric rank in each category (lower is better); a category "
+        f"with weight 0 or without a ranked metric for that generator does not count.</p>"
+    )
+    header = ["generator", *RANKED_CATEGORIES, "score", "overall rank"]
+    rows, classes = [], []
+    for r in overall.itertuples():
+        rank = "—" if pd.isna(r.overall_rank) else str(int(r.overall_rank))
+        css = ' class="best"' if rank == "1" else ""
+        rows.append([esc(r.generator)] + [fmt(float(getattr(r, c))) for c in RANKED_CATEGORIES]
+                    + [fmt(float(r.score)), f"<td{css}>{rank}</td>"])
+        classes.append("calibration" if r.calibration else "")
+    return intro + table(header, rows, row_classes=classes)
+
+
+def published_table(board: Leaderboard, representation: str | None) -> str:
+    """Measured (this run) and published (the paper) side by side, in separately labelled columns."""
+    header = ["generator", "metric", "measured here (mean ± std)", "published (paper)"]
+    rows = []
+    table_ = board.table.set_index(["generator", "metric"])
+    for gen, values in PUBLISHED.items():
+        for metric in PUBLISHED_METRICS:
+            if (gen, metric) in table_.index:
+                row = table_.loc[(gen, metric)]
+                measured = fmt(float(row["mean"])) + ("" if pd.isna(row["std"]) else f" ± {fmt(float(row['std']))}")
+            else:
+                measured = "not measured in this run"
+            rows.append([esc(gen), esc(metric), esc(measured), f'<td class="published">{fmt(values[metric])}</td>'])
+    caveat = "" if representation == "binary" else (
+        f" The paper's values are on binary data; this run used the {esc(representation)} representation, "
+        f"so the two are not directly comparable."
+    )
+    intro = (
+        f'<p class="published-label">PUBLISHED values are copied from {esc(PUBLISHED_SOURCE)}. They were '
+        f"not measured by this run and are never mixed into its leaderboard or ranks.{caveat}</p>"
+    )
+    return intro + table(header, rows)
+
+
+def figure_html(title: str, png: bytes, caption: str, filename: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{esc(title)}">'
+        f"<figcaption><strong>{esc(title)}</strong>. {esc(caption)} (figures/{esc(filename)})</figcaption></figure>"
+    )
+
+
+def key_value_table(pairs: Sequence[tuple[str, Any]]) -> str:
+    def text(value: Any) -> str:
+        if isinstance(value, dict):  # nested manifest entries, e.g. dataset options
+            return ", ".join(f"{k} = {text(v)}" for k, v in value.items()) or "—"
+        return str(value)
+
+    return table(["field", "value"], [[esc(k), esc(text(v))] for k, v in pairs], "kv")
+
+
+def page(title: str, subtitle: str, notice: str | None, sections: Sequence[tuple[str, str, str]], version: str,
+         generated: str) -> str:
+    """The whole document: the stylesheet inlined, a table of contents, then each section."""
+    toc = "".join(f'<li><a href="#{esc(a)}">{esc(t)}</a></li>' for a, t, _ in sections)
+    body = "\n".join(f'<section id="{esc(a)}"><h2>{esc(t)}</h2>\n{h}</section>' for a, t, h in sections)
+    return Template(template("report.html")).substitute(
+        title=esc(title), subtitle=esc(subtitle), style=template("report.css"),
+        notice=f'<p class="notice" id="simulated-notice">{esc(notice)}</p>' if notice else "",
+        toc=toc, body=body, version=esc(version), generated=esc(generated),
+    )

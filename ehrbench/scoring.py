@@ -1,0 +1,81 @@
+"""Scoring one synthetic sample with every metric of a run, into ``results.jsonl`` rows.
+
+Shared by the runner (in-process scoring) and by job workers (process and Ray executors), so a
+metric value does not depend on where the job ran.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ehrbench.api import Metric, ProgressReporter, RunContext, flat_key, null_progress
+from ehrbench.matrix import EHRMatrix
+from ehrbench.seeding import derive_seed
+
+
+def compute_metric(
+    metric: Metric, train: EHRMatrix, test: EHRMatrix, synthetic: EHRMatrix, ctx: RunContext
+) -> dict[str, float]:
+    """Run a metric and check it returned ``{str: number}``; anything else is the metric's bug."""
+    values = metric.compute(train, test, synthetic, ctx)
+    if not isinstance(values, dict) or not values:
+        raise TypeError(f"compute() returned {values!r}; expected a non-empty dict of numbers")
+    out = {}
+    for key, value in values.items():
+        if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise TypeError(f"compute() returned {key!r}: {value!r}; expected str keys and numeric values")
+        out[key] = float(value)
+    return out
+
+
+def score_rows(
+    metrics: Mapping[str, Metric],
+    base: dict[str, Any],
+    run_seed: int,
+    device: str,
+    representation: str,
+    profile: str,
+    train: EHRMatrix,
+    test: EHRMatrix,
+    synthetic: EHRMatrix,
+    progress: ProgressReporter = null_progress,
+) -> list[dict[str, Any]]:
+    """``metric`` and ``metric_failure`` records of one job; ``base`` holds its identifying fields.
+
+    Metric seeds are ``(run seed, "metric", name, repeat)`` (DESIGN.md §8), the same for every
+    generator of a repeat.
+    """
+    rows = []
+    for name, metric in metrics.items():
+        progress(f"scoring {name}")
+        ctx = RunContext(
+            seed=derive_seed(run_seed, "metric", name, base["repeat"]),
+            device=device,
+            representation=representation,  # type: ignore[arg-type]
+            profile=profile,
+        )
+        start = time.perf_counter()
+        try:
+            values = compute_metric(metric, train, test, synthetic, ctx)
+        except Exception as exc:  # a metric's failure is recorded beside the others
+            rows.append({**base, "type": "metric_failure", "metric": name, "reason": f"{type(exc).__name__}: {exc}"})
+            continue
+        seconds = time.perf_counter() - start
+        for key, value in values.items():
+            direction = metric.direction(key)
+            rows.append({
+                **base,
+                "type": "metric",
+                "metric": flat_key(name, key),
+                "category": metric.category,
+                "higher_is_better": direction.higher_is_better if direction else None,
+                "target": direction.target if direction else None,
+                "ranked": direction is not None,
+                "value": value,
+                "seconds": seconds,
+            })
+    return rows

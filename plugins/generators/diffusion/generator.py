@@ -1,0 +1,197 @@
+"""What ``scoehr`` and ``raw-diffusion`` share: score-network options, its training, sampling, saving.
+
+A subclass supplies the data the score network models (``_fit_representation``: latents or
+scaled records, flat and of a square size) and the way back to records (``_decode``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ehrbench.api import Generator, RunContext
+from ehrbench.seeding import derive_seed
+from ehrbench_plugins.generators.diffusion.sampling import SAMPLERS, Sampler, sample_states
+from ehrbench_plugins.generators.diffusion.score import Score
+from ehrbench_plugins.generators.diffusion.sde import VPSDE
+from ehrbench_plugins.generators.diffusion.training import (
+    dsm_loss,
+    make_generator,
+    scorenet_lr_factor,
+    seeded_global,
+    train_minibatches,
+)
+from ehrbench_plugins.generators.diffusion.unet import UNet, UNetConfig, parameter_count
+
+WEIGHTS = "weights.pt"
+META = "model.json"
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """Score network, its training and its sampler; the defaults are the paper's."""
+
+    channels: int = 128
+    multipliers: tuple[int, ...] = (1, 2, 2)
+    res_blocks: int = 2
+    attention_resolutions: tuple[int, ...] = (16,)
+    dropout: float = 0.0
+    groups: int = 32
+    patch_size: int = 1
+    scale_by_sigma: bool = False  # True: score = output / σ(t) (see diffusion/score.py)
+    score_epochs: int = 50
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_hold_epochs: int = 20
+    grad_clip: float = 1.0
+    sampler: Sampler = "euler-maruyama"
+    sampling_steps: int = 1000
+    ode_grid_power: float = 2.0  # the ode sampler's time grid: (1 − i/N)^power
+    sample_batch_size: int = 0  # 0: sized to the device
+
+    def __post_init__(self) -> None:
+        positive = ("channels", "res_blocks", "patch_size", "score_epochs", "batch_size", "sampling_steps")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"option '{name}' must be at least 1, got {getattr(self, name)}")
+        for name in ("lr", "grad_clip", "ode_grid_power"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"option '{name}' must be positive, got {getattr(self, name)}")
+        if self.sample_batch_size < 0 or self.lr_hold_epochs < 0:
+            raise ValueError("options 'sample_batch_size' and 'lr_hold_epochs' must not be negative")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"option 'sampler' must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+        problem = self.unet_config(self.side_multiple**2).problem()
+        if problem:
+            raise ValueError(f"score network: {problem}")
+
+    def unet_config(self, size: int) -> UNetConfig:
+        return UNetConfig(
+            size=size, channels=self.channels, multipliers=tuple(self.multipliers), res_blocks=self.res_blocks,
+            attention_resolutions=tuple(self.attention_resolutions), dropout=self.dropout, groups=self.groups,
+            patch_size=self.patch_size,
+        )
+
+    @property
+    def side_multiple(self) -> int:
+        """H must be a multiple of this for the UNet's patches and downsampling levels."""
+        return max(self.patch_size, 1) * 2 ** (len(self.multipliers) - 1)
+
+
+class DiffusionGenerator(Generator):
+    """Shared fit/sample/save logic around one VP-SDE score network."""
+
+    uses_torch = True
+    sde = VPSDE()
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        self.score_net: UNet | None = None
+        self.n_codes: int | None = None
+        self._log: dict[str, list[float]] = {}
+
+    # -- what subclasses provide -----------------------------------------------------------
+    def _extra_modules(self) -> dict[str, torch.nn.Module]:
+        """Trained modules besides the score network (saved and counted with it)."""
+        return {}
+
+    def _extra_state(self) -> dict[str, Any]:
+        """JSON-ready fitted values besides weights (e.g. a scaling)."""
+        return {}
+
+    def _restore(self, state: dict[str, Any], device: torch.device) -> None:
+        """Rebuild the subclass's modules from ``_extra_state`` before weights are loaded."""
+
+    def _decode(self, states: torch.Tensor, ctx: RunContext) -> torch.Tensor:
+        """Final diffusion states → record rows (counts or 0/1) on the same device."""
+        raise NotImplementedError
+
+    # -- shared machinery -------------------------------------------------------------------
+    @staticmethod
+    def _check_train(X_train: np.ndarray, name: str) -> np.ndarray:
+        X = np.asarray(X_train, dtype=np.float32)
+        if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+            raise ValueError(f"{name}: expected a 2-D patients × codes matrix with rows and codes, got shape {X.shape}")
+        return X
+
+    def _train_score_net(self, data: torch.Tensor, ctx: RunContext) -> None:
+        """Denoising score matching on the flat rows of ``data`` (already on the device)."""
+        o = self.options
+        device = data.device
+        with seeded_global(derive_seed(ctx.seed, "score-net", "global"), device):
+            self.score_net = UNet(o.unet_config(data.shape[1])).to(device)
+            optimizer = torch.optim.Adam(self.score_net.parameters(), lr=o.lr)
+            generator = make_generator(device, derive_seed(ctx.seed, "score-net", "batches"))
+            self.score_net.train()
+            score = self._score()
+            self._log["score_loss"] = train_minibatches(
+                list(self.score_net.parameters()), data,
+                lambda x0: dsm_loss(score, self.sde, x0, generator),
+                optimizer, o.score_epochs, o.batch_size, generator,
+                lr_factor=lambda epoch: scorenet_lr_factor(epoch, o.score_epochs, o.lr_hold_epochs),
+                grad_clip=o.grad_clip, progress=ctx.progress, label="score network",
+            )
+        self.score_net.eval()
+
+    def _score(self) -> Score:
+        return Score(self.score_net, self.sde, self.options.scale_by_sigma)
+
+    def sample(self, n: int, ctx: RunContext) -> np.ndarray:
+        if self.score_net is None or self.n_codes is None:
+            raise RuntimeError(f"{self.name}: sample() was called before fit(); fit it on the train matrix first.")
+        if n < 0:
+            raise ValueError(f"{self.name}: cannot sample a negative number of rows ({n}).")
+        o = self.options
+        out = np.empty((n, self.n_codes), dtype=np.float32)
+        start = 0
+        states = sample_states(
+            self._score(), self.sde, n, self.score_net.config.size, derive_seed(ctx.seed, "sample"),
+            o.sampler, o.sampling_steps, o.sample_batch_size, ctx.progress, o.ode_grid_power,
+        )
+        for batch in states:
+            with torch.no_grad():
+                rows = self._decode(batch, ctx)
+            out[start:start + rows.shape[0]] = rows.cpu().numpy()
+            start += rows.shape[0]
+        return out
+
+    def parameter_count(self) -> int | None:
+        if self.score_net is None:
+            return None
+        return parameter_count(self.score_net) + sum(parameter_count(m) for m in self._extra_modules().values())
+
+    def training_log(self) -> dict[str, list[float]]:
+        return dict(self._log)
+
+    def save(self, directory: Path) -> None:
+        if self.score_net is None:
+            raise RuntimeError(f"{self.name}: nothing to save before fit().")
+        modules = {"score_net": self.score_net, **self._extra_modules()}
+        torch.save({k: m.state_dict() for k, m in modules.items()}, Path(directory) / WEIGHTS)
+        meta = {
+            "generator": self.name, "n_codes": self.n_codes, "score_size": self.score_net.config.size,
+            "options": self.options_dict(), "training_log": self._log, "state": self._extra_state(),
+        }
+        (Path(directory) / META).write_text(json.dumps(meta))
+
+    def load(self, directory: Path, ctx: RunContext) -> None:
+        meta = json.loads((Path(directory) / META).read_text())
+        if meta.get("options") != self.options_dict():
+            raise ValueError(
+                f"{self.name}: the saved model in {directory} was trained with other options; refit it "
+                f"(start a new run or delete that directory)."
+            )
+        device = torch.device(ctx.device)
+        self.n_codes = int(meta["n_codes"])
+        self._log = {k: list(v) for k, v in meta["training_log"].items()}
+        self.score_net = UNet(self.options.unet_config(int(meta["score_size"]))).to(device)
+        self._restore(meta["state"], device)
+        weights = torch.load(Path(directory) / WEIGHTS, map_location=device, weights_only=True)
+        for key, module in {"score_net": self.score_net, **self._extra_modules()}.items():
+            module.load_state_dict(weights[key])
+            module.eval()

@@ -1,0 +1,88 @@
+"""report.html in a real browser: headless Chromium renders it offline with every table and image.
+
+Chromium writes the page's console messages to stderr with ``--enable-logging=stderr``; the
+report has no script, so any console line is a problem. A copy of the report with a probe
+script appended records, after the load event, how many tables and decoded images the page
+has; ``--dump-dom`` returns it. Skipped when Chromium is not installed (.ci/run installs it).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _report_run import shared_run
+
+CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)"
+)
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000"]
+CONSOLE = re.compile(r":CONSOLE[^\]]*\] (.*)")
+PROBE = """<script>
+window.addEventListener("load", () => {
+  const images = Array.from(document.images);
+  document.body.setAttribute("data-probe", JSON.stringify({
+    tables: document.querySelectorAll("table").length,
+    images: images.length,
+    decoded: images.filter(i => i.complete && i.naturalWidth > 0).length,
+    sections: Array.from(document.querySelectorAll("section")).map(s => s.id),
+  }));
+});
+</script>"""
+
+
+def chromium(page: Path, profile: Path, *args: str) -> tuple[str, list[str]]:
+    """Open ``page`` headless with a fresh profile; returns stdout and the console messages."""
+    proc = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args, page.resolve().as_uri()],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout, CONSOLE.findall(proc.stderr)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    return shared_run(tmp_path_factory) / "report.html"
+
+
+def test_console_messages_are_captured(tmp_path):
+    """The check below can fail: a page that logs an error is caught."""
+    page = tmp_path / "noisy.html"
+    page.write_text('<html><body><script>console.error("broken on purpose")</script></body></html>')
+    _, messages = chromium(page, tmp_path / "profile", "--dump-dom")
+    assert any("broken on purpose" in m for m in messages)
+
+
+def test_report_renders_every_table_and_image_without_console_messages(report, tmp_path):
+    _, messages = chromium(report, tmp_path / "p1", "--dump-dom")
+    assert messages == []
+    probe = tmp_path / "probe.html"
+    probe.write_text(report.read_text().replace("</body>", PROBE + "</body>"))
+    dom, messages = chromium(probe, tmp_path / "p2", "--dump-dom")
+    assert messages == []
+    found = json.loads(html.unescape(re.search(r'data-probe="([^"]*)"', dom).group(1)))
+    expected_images = report.read_text().count('src="data:image/png;base64,')
+    assert found["images"] == expected_images == 8 and found["decoded"] == expected_images
+    # 4 categories, the overall ranking, the manifest and its job table (no job failed: no failure table)
+    assert found["tables"] == report.read_text().count("<table") == 7
+    assert {"lb-fidelity", "lb-utility", "lb-privacy", "lb-cost", "overall", "figures", "failures",
+            "manifest"} <= set(found["sections"])
+
+
+def test_report_screenshot_is_drawn(report, tmp_path):
+    from matplotlib.image import imread
+
+    shot = tmp_path / "report.png"
+    chromium(report, tmp_path / "p3", f"--screenshot={shot}", "--window-size=1280,3000", "--hide-scrollbars")
+    pixels = imread(shot)
+    assert pixels.shape[:2] == (3000, 1280)
+    assert np.unique(pixels.reshape(-1, pixels.shape[2])[::97], axis=0).shape[0] > 50  # text, tables and plots

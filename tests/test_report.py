@@ -1,0 +1,259 @@
+"""report.html and figures/, noise-aware ranks, the weighted overall ranking, exports, paper configs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from _report_run import make_run, shared_run
+
+from ehrbench.config import resolve_config
+from ehrbench.errors import ConfigError
+from ehrbench.figures import pareto_front
+from ehrbench.ranking import noise_aware_ranks, overall_ranking, parse_weights, resolve_weights
+from ehrbench.reference import build_reference, read_reference
+from ehrbench.results import ResultStore
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURE_FILES = {
+    "prevalence-independent-marginals.png", "correlation-difference-independent-marginals.png",
+    "prevalence-cacheable.png", "correlation-difference-cacheable.png", "codes-per-record.png",
+    "fidelity-vs-privacy.png", "fidelity-vs-cost.png", "training-cacheable.png",
+}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    return shared_run(tmp_path_factory)
+
+
+def copy_run(run_dir: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "copy"
+    shutil.copytree(run_dir, target)
+    return target
+
+
+# -- ranks ------------------------------------------------------------------------------------
+def test_noise_aware_ranks_tie_differences_below_the_spread():
+    # sorted badness 0, 0.08, 0.16 with spread 0.1: 0.08 ties the leader, 0.16 is 0.16 from it → rank 3.
+    assert noise_aware_ranks(np.array([0.16, 0.0, 0.08]), np.array([0.1, 0.1, 0.1])).tolist() == [3, 1, 1]
+    # the larger of the two spreads decides: 1.0 vs 1.5 with stds 0.1 and 0.6 → tied.
+    assert noise_aware_ranks(np.array([1.0, 1.5]), np.array([0.1, 0.6])).tolist() == [1, 1]
+    # one repeat (NaN std): only exact ties share a rank; NaN badness has no rank.
+    ranks = noise_aware_ranks(np.array([2.0, 1.0, 1.0, np.nan]), np.array([np.nan] * 4))
+    assert ranks[:3].tolist() == [3, 1, 1] and np.isnan(ranks[3])
+
+
+def test_leaderboard_marks_ties_within_the_repeat_spread(run_dir):
+    from ehrbench import leaderboard as lb
+
+    board = lb.rebuild(run_dir)
+    csv = pd.read_csv(run_dir / "leaderboard.csv")
+    part = csv[csv["metric"] == "pairwise_correlation_difference"].set_index("generator")
+    expected = noise_aware_ranks(part["mean"].to_numpy(), part["std"].to_numpy())
+    assert part["rank"].tolist() == expected.tolist()
+    assert board.notice and "SIMULATED DATA" in board.notice
+
+
+def test_overall_ranking_is_the_weighted_mean_of_category_mean_ranks():
+    rows = [  # generator, category, rank
+        ("a", "fidelity", 1), ("a", "fidelity", 2), ("a", "privacy", 3), ("a", "cost", 1),
+        ("b", "fidelity", 2), ("b", "fidelity", 1), ("b", "privacy", 1), ("b", "cost", 2),
+        ("c", "fidelity", 3), ("c", "fidelity", 3), ("c", "privacy", 2), ("c", "cost", 3),
+    ]
+    table = pd.DataFrame([{"generator": g, "calibration": g == "c", "category": c, "ranked": True, "rank": float(r)}
+                          for g, c, r in rows])
+    equal = overall_ranking(table).set_index("generator")
+    # fidelity means 1.5, 1.5, 3; privacy 3, 1, 2; cost weighs 0 by default.
+    assert equal.loc[["a", "b", "c"], "score"].tolist() == [2.25, 1.25, 2.5]
+    assert equal.loc[["a", "b", "c"], "overall_rank"].tolist() == [2, 1, 3]
+    assert equal.loc["a", "categories_used"] == "fidelity,privacy" and bool(equal.loc["c", "calibration"])
+    fidelity_first = overall_ranking(table, {"fidelity": 3, "privacy": 1}).set_index("generator")
+    assert fidelity_first.loc["a", "score"] == pytest.approx((3 * 1.5 + 3) / 4)
+    cost_only = overall_ranking(table, {"fidelity": 0, "privacy": 0, "utility": 0, "cost": 1})
+    assert cost_only["generator"].tolist() == ["a", "b", "c"]
+
+
+def test_weights_are_validated_by_category_and_value(tmp_path):
+    assert resolve_weights({"privacy": 2})["privacy"] == 2.0 and resolve_weights(None)["cost"] == 0.0
+    assert parse_weights("privacy=2, utility=0.5") == {"fidelity": 1.0, "utility": 0.5, "privacy": 2.0, "cost": 0.0}
+    for bad, needle in [({"privcy": 1}, "unknown category 'privcy'"), ({"privacy": -1}, "non-negative"),
+                        ({"fidelity": 0, "utility": 0, "privacy": 0}, "every category weight is 0")]:
+        with pytest.raises(ConfigError, match=needle):
+            resolve_weights(bad)
+    with pytest.raises(ConfigError, match="CATEGORY=NUMBER"):
+        parse_weights("privacy=lots")
+    path = tmp_path / "w.toml"
+    path.write_text("[weights]\nprivacy = 2\nspeed = 1\n")
+    with pytest.raises(ConfigError, match=r"w\.toml.*unknown category 'speed'"):
+        resolve_config(path, {})
+
+
+def test_pareto_front_keeps_points_no_other_beats_on_both_axes():
+    x = np.array([1.0, 2.0, 3.0, 2.5, 1.0])
+    y = np.array([3.0, 1.0, 0.5, 2.0, 4.0])
+    # (2.5, 2) is beaten by (2, 1); (1, 4) by (1, 3).
+    assert pareto_front(x, y).tolist() == [True, True, True, False, False]
+
+
+# -- aggregates -------------------------------------------------------------------------------
+def test_reference_holds_aggregates_only_and_matches_a_hand_computation(run_dir):
+    X = np.array([[1, 0, 2], [0, 0, 1], [3, 1, 0], [1, 0, 0]], dtype=np.float32)
+    ref = build_reference(X, np.array(["a", "b", "c"]), k=2)
+    assert ref.real.prevalence.tolist() == [0.75, 0.25, 0.5]
+    assert ref.top_index.tolist() == [0, 2]
+    assert ref.real.codes_per_record.tolist() == [0, 2, 2]  # rows have 2, 1, 2, 1 codes
+    # presence of a = [1,0,1,1], c = [1,1,0,0]: Pearson −1/√3.
+    assert ref.real.top_corr[0, 1] == pytest.approx(-1 / np.sqrt(3))
+    with np.load(run_dir / "reference.npz") as npz:
+        assert set(npz.files) == {"codes", "top_index", "n_rows", "prevalence", "codes_per_record", "top_corr"}
+        assert npz["prevalence"].shape == (40,) and npz["top_corr"].shape == (30, 30)
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert int(read_reference(run_dir).real.n_rows) == manifest["split"]["n_test"]
+
+
+# -- the report -------------------------------------------------------------------------------
+def test_run_writes_a_self_contained_report_with_every_section(run_dir):
+    html = (run_dir / "report.html").read_text()
+    for anchor in ("lb-fidelity", "lb-utility", "lb-privacy", "lb-cost", "overall", "figures", "failures", "manifest"):
+        assert f'id="{anchor}"' in html
+    assert 'id="simulated-notice"' in html and "SIMULATED DATA" in html
+    assert 'id="published"' not in html and "0.0019" not in html  # simulated: no published values
+    assert {p.name for p in (run_dir / "figures").iterdir()} == FIGURE_FILES
+    assert html.count('src="data:image/png;base64,') == len(FIGURE_FILES)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?https?:""", html)  # nothing fetched
+    assert "Category weights: <strong>fidelity 1, utility 1, privacy 1, cost 0</strong>" in html
+    assert "No saved samples for train-resample" in html
+    assert 'class="best"' in html
+
+
+def test_report_rebuilds_offline_from_the_run_directory_with_weights(run_dir, tmp_path, cli):
+    copy = copy_run(run_dir, tmp_path)
+    (copy / "report.html").unlink()
+    shutil.rmtree(copy / "figures")
+    result = cli("report", copy, "--weights", "privacy=3,cost=1")
+    assert result.code == 0, result.err
+    assert {p.name for p in (copy / "figures").iterdir()} == FIGURE_FILES
+    assert "fidelity 1, utility 1, privacy 3, cost 1" in (copy / "report.html").read_text()
+
+
+def test_report_without_reference_or_samples_still_builds(run_dir, tmp_path, cli):
+    copy = copy_run(run_dir, tmp_path)
+    (copy / "reference.npz").unlink()
+    shutil.rmtree(copy / "samples")
+    shutil.rmtree(copy / "figures")
+    assert cli("report", copy).code == 0
+    html = (copy / "report.html").read_text()
+    assert "No reference.npz" in html and 'id="lb-fidelity"' in html
+    assert {p.name for p in (copy / "figures").iterdir()} == {"fidelity-vs-privacy.png", "fidelity-vs-cost.png",
+                                                              "training-cacheable.png"}
+
+
+def test_failed_jobs_are_listed_with_their_reason(tmp_path, plugin_file):
+    from ehrbench.config import resolve_config
+    from ehrbench.plugins import load_registry
+    from ehrbench.runner import Runner, plan_run
+
+    registry = load_registry([plugin_file("faulty")])
+    config = resolve_config(None, {"dataset_options": {"patients": 120, "codes": 20}, "repeats": 1, "profile": "smoke",
+                                   "generators": ["independent-marginals", "nan-output"],
+                                   "metrics": ["dimension_wise_probability"]})
+    Runner(plan_run(config, registry), registry, tmp_path / "run").run()
+    section = (tmp_path / "run" / "report.html").read_text().split('id="failures"')[1].split("</section>")[0]
+    assert "nan-output" in section and "NaN" in section
+
+
+def test_published_values_only_for_real_mimic3_in_their_own_column(run_dir, tmp_path, cli):
+    copy = copy_run(run_dir, tmp_path)
+    manifest = json.loads((copy / "run.json").read_text())
+    manifest["dataset"].update(name="mimic3", simulated=False, representation="binary")
+    (copy / "run.json").write_text(json.dumps(manifest))
+    assert cli("report", copy).code == 0
+    html = (copy / "report.html").read_text()
+    section = html.split('id="published"')[1].split("</section>")[0]
+    assert "PUBLISHED values" in section and "published (paper)" in section
+    assert '<td class="published">0.0019</td>' in section and '<td class="published">0.87</td>' in section
+    assert "not measured in this run" in section  # medgan & co. did not run here
+    assert "SIMULATED DATA" not in html
+    # published numbers never enter the leaderboard tables
+    leaderboard = html.split('id="lb-fidelity"')[1].split("</section>")[0]
+    assert "0.0019" not in leaderboard
+
+
+def test_a_report_error_is_logged_and_the_run_keeps_its_results(tmp_path, monkeypatch, caplog):
+    import ehrbench.report as report
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("figure engine on fire")
+
+    monkeypatch.setattr(report, "build_report", explode)
+    with caplog.at_level(logging.WARNING, logger="ehrbench.report"):
+        out = make_run(tmp_path / "run", generators=["independent-marginals"], metrics=["dimension_wise_probability"],
+                       repeats=1)
+    assert "figure engine on fire" in caplog.text and "ehrbench report" in caplog.text
+    assert not (out / "report.html").exists()
+    assert any(r["type"] == "job" and r["status"] == "ok" for r in ResultStore(out).read())
+    assert (out / "reference.npz").exists()
+
+
+def test_report_of_a_directory_that_is_not_a_run_is_a_clear_error(tmp_path, cli):
+    result = cli("report", tmp_path / "nowhere")
+    assert result.code == 2 and "no run.json here" in result.err and "Traceback" not in result.err
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "run.json").write_text("{not json")
+    result = cli("report", tmp_path / "bad")
+    assert result.code == 2 and "run.json: not valid JSON" in result.err
+    result = cli("report", tmp_path / "bad", "--weights", "privacy")
+    assert result.code == 2 and "CATEGORY=NUMBER" in result.err
+
+
+# -- exports ----------------------------------------------------------------------------------
+def test_leaderboard_exports_every_format(run_dir, tmp_path, cli):
+    copy = copy_run(run_dir, tmp_path)
+    for fmt in ("csv", "md", "html", "json"):
+        result = cli("leaderboard", copy, "--format", fmt)
+        assert result.code == 0, result.err
+        assert (copy / f"leaderboard.{fmt}").is_file()
+    assert (copy / "leaderboard.csv").read_text().splitlines()[0] == \
+        "generator,calibration,category,metric,direction,n,mean,std,rank"
+    assert "**SIMULATED DATA" in (copy / "leaderboard.md").read_text()
+    data = json.loads((copy / "leaderboard.json").read_text())
+    assert data["notice"].startswith("SIMULATED DATA") and data["weights"]["cost"] == 0.0
+    assert {r["generator"] for r in data["overall"]} == {"independent-marginals", "train-resample", "cacheable"}
+    dwp = [r for r in data["leaderboard"] if r["metric"] == "dimension_wise_probability"]
+    assert len(dwp) == 3 and all(r["n"] == 2 for r in dwp)
+    html = (copy / "leaderboard.html").read_text()
+    assert 'id="lb-fidelity"' in html and 'id="overall"' in html and "SIMULATED DATA" in html
+    result = cli("leaderboard", copy, "--format", "json", "--output", "-", "--weights", "privacy=2")
+    assert json.loads(result.out)["weights"]["privacy"] == 2.0
+    result = cli("leaderboard", copy, "--output", tmp_path / "x.csv")
+    assert result.code == 2 and "--output needs --format" in result.err
+
+
+def test_terminal_summary_says_the_data_is_simulated(tmp_path, cli):
+    result = cli("run", "--dataset-option", "patients=100", "--dataset-option", "codes=20", "--repeats", "1",
+                 "--profile", "smoke", "--generators", "independent-marginals", "--metrics",
+                 "dimension_wise_probability", "--out", tmp_path / "run")
+    assert result.code == 0, result.err
+    assert "SIMULATED DATA" in result.out and "report.html" in result.out
+
+
+# -- the paper protocol -----------------------------------------------------------------------
+@pytest.mark.parametrize("name, representation", [("paper.toml", "binary"), ("paper-counts.toml", "count")])
+def test_paper_configs_state_the_protocol(name, representation):
+    cfg = resolve_config(ROOT / "benchmarks" / name, {})
+    assert cfg.representation == representation and cfg.profile == "paper"
+    assert cfg.samples == 10240 and cfg.repeats >= 3 and cfg.test_fraction == 0.3
+    assert {"medgan", "medbgan", "medwgan", "scoehr", "raw-diffusion", "tvae",
+            "train-resample", "independent-marginals"} <= set(cfg.generators)
+    assert {"dimension_wise_probability", "pairwise_correlation_difference", "log_cluster",
+            "synthetic_ranking_agreement", "membership_inference", "attribute_inference",
+            "nn_adversarial_accuracy", "distance_to_closest_record"} <= set(cfg.metrics)
+    assert cfg.metric_options["log_cluster"]["clusters"] == 20
+    assert cfg.dataset == "simulated" and not cfg.dataset_options  # --dataset mimic3 swaps in the real files
