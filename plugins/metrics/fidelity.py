@@ -255,7 +255,7 @@ class DetectionAUC(Metric):
     # dominates the metric cost (~19 s a job), so smoke/quick use a smaller, recorded protocol.
     profiles = {
         "smoke": {"max_rows_per_class": 500, "max_iter": 20},
-        "quick": {"max_rows_per_class": 2000, "max_iter": 50},
+        "quick": {"max_rows_per_class": 1500, "max_iter": 40},
     }
 
     def compute(
