@@ -109,5 +109,9 @@ def fit_auroc(
     with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X_fit, y_fit)
+        if getattr(model, "n_jobs", None) not in (None, 1):
+            # A forest's parallel predict_proba adds tree outputs in thread order, so the last
+            # digits (and AUROC ties) changed between identical runs; predicting serially is exact.
+            model.set_params(n_jobs=1)
         scores = model.predict_proba(X_eval)[:, 1]
     return float(roc_auc_score(y_eval, scores)), True
