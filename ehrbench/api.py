@@ -157,6 +157,10 @@ class Direction:
         return "higher" if self.higher_is_better else "lower"
 
 
+# The ``key_directions`` value of an informational number: reported, never ranked.
+INFO = None
+
+
 class Metric(_Configurable, ABC):
     """Scores a synthetic matrix against the real train and test splits.
 

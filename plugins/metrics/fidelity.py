@@ -21,13 +21,12 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
-from ehrbench.api import Metric, RunContext
+from ehrbench.api import INFO, Metric, RunContext
 from ehrbench.hookspecs import hookimpl
 from ehrbench.matrix import EHRMatrix
 from ehrbench.seeding import derive_seed
 from ehrbench_plugins.metrics import _stats
 
-INFO = None  # key_directions value of an informational (unranked) number
 
 
 def _real_and_synthetic(

@@ -14,12 +14,11 @@ from typing import Literal
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from ehrbench.api import Direction, Metric, RunContext
+from ehrbench.api import INFO, Direction, Metric, RunContext
 from ehrbench.hookspecs import hookimpl
 from ehrbench.matrix import EHRMatrix
 from ehrbench_plugins.metrics import _neighbours
 
-INFO = None  # key_directions value of an informational (unranked) number
 TOWARD_HALF = Direction(higher_is_better=False, target=0.5)
 LOWER = Direction(higher_is_better=False)
 

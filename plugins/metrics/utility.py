@@ -25,20 +25,27 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from ehrbench.api import Direction, Metric, RunContext
+from ehrbench.api import INFO, Direction, Metric, RunContext
 from ehrbench.errors import ConfigError
 from ehrbench.hookspecs import hookimpl
 from ehrbench.matrix import EHRMatrix
 from ehrbench.seeding import derive_seed
 from ehrbench_plugins.metrics import _classifiers, _stats
 
-INFO = None  # key_directions value of an informational (unranked) number
 HIGHER = Direction(higher_is_better=True)
 
 
 def _check_limit(name: str, value: int | None, least: int = 1) -> None:
     if value is not None and value < least:
         raise ValueError(f"{name} must be at least {least} (or unset for no limit), got {value}")
+
+
+class _HeadlineRanked:
+    """Metric mixin: only ``value`` ranks (higher is better); every other key is informational."""
+
+    @classmethod
+    def direction(cls, key: str) -> Direction | None:
+        return Direction(True) if key == "value" else INFO
 
 
 @dataclass(frozen=True)
@@ -276,7 +283,7 @@ class RankingOptions:
         _check_limit("max_test_rows", self.max_test_rows, 2)
 
 
-class SyntheticRankingAgreement(Metric):
+class SyntheticRankingAgreement(_HeadlineRanked, Metric):
     """How often S ranks each pair of classifier families the way T does, averaged over targets.
 
     For each target, every family is trained on T (AUROC A_l on R) and on S (B_l); SRA is the
@@ -295,10 +302,6 @@ class SyntheticRankingAgreement(Metric):
                   "max_fit_rows": 300, "max_test_rows": 300},
         "quick": {"n_targets": 1, "max_fit_rows": 1000, "max_test_rows": 2000},
     }
-
-    @classmethod
-    def direction(cls, key: str) -> Direction | None:
-        return Direction(True) if key == "value" else INFO
 
     def compute(
         self, real_train: EHRMatrix, real_test: EHRMatrix, synthetic: EHRMatrix, ctx: RunContext
@@ -348,7 +351,7 @@ class TstrOptions:
         _check_limit("max_test_rows", self.max_test_rows, 2)
 
 
-class TstrAUROC(Metric):
+class TstrAUROC(_HeadlineRanked, Metric):
     """Train on synthetic, test on real: mean AUROC on R of a model fitted on S, per target.
 
     ``trtr`` is the same model fitted on T (same rows count, same seed): the ceiling to read
@@ -364,10 +367,6 @@ class TstrAUROC(Metric):
         "smoke": {"n_targets": 1, "max_fit_rows": 300, "max_test_rows": 300},
         "quick": {"n_targets": 2, "max_fit_rows": 1000, "max_test_rows": 2000},
     }
-
-    @classmethod
-    def direction(cls, key: str) -> Direction | None:
-        return Direction(True) if key == "value" else INFO
 
     def compute(
         self, real_train: EHRMatrix, real_test: EHRMatrix, synthetic: EHRMatrix, ctx: RunContext
