@@ -82,6 +82,8 @@ def cli() -> None:
 @click.option("--gpus-per-job", type=float, help="GPUs each Ray job requests (default 1 on CUDA, else 0).")
 @click.option("--cpus-per-job", type=float, help="CPUs each Ray job requests (default 1).")
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory (default runs/<dataset>-<profile>-<time>).")
+@click.option("--report/--no-report", default=None,
+              help="Build report.html and its figures at the end (default yes); `ehrbench report RUN_DIR` builds them later.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run in --out without redoing finished jobs.")
 @_plugin_option
 def run(config: Path | None, dataset_option: tuple[str, ...], resume: bool, plugins: tuple[Path, ...], **flags: Any) -> None:
@@ -123,6 +125,8 @@ def run(config: Path | None, dataset_option: tuple[str, ...], resume: bool, plug
             out.print(f"  {run_dir / name}")
     if (run_dir / "samples").exists():
         out.print(f"  {run_dir / 'samples'}/")
+    if not cfg.report:
+        out.print(f"  report.html skipped (--no-report); build it with: ehrbench report {run_dir}")
 
 
 @cli.command(name="list")

@@ -19,7 +19,7 @@ from ehrbench.options import build_options
 DEVICES = ("auto", "cpu", "cuda")
 
 # Keys that may change between an interrupted run and its resumption without changing results.
-RESUMABLE_KEYS = {"timeout", "out", "device", "weights"}  # weights only re-rank
+RESUMABLE_KEYS = {"timeout", "out", "device", "weights", "report"}  # weights only re-rank
 # Where jobs run does not change their results, so a run may resume under another executor.
 RESUMABLE_KEYS |= {"executor", "ray_address", "gpus_per_job", "cpus_per_job"}
 
@@ -51,6 +51,8 @@ class RunConfig:
     cpus_per_job: float = 1.0
     # Use-case weights per category for the overall ranking, e.g. {privacy = 2} (ranking.py).
     weights: dict[str, float] = field(default_factory=dict)
+    # False: skip report.html and its figures (about 30 s for 20 figures); `ehrbench report` builds them later.
+    report: bool = True
 
     def __post_init__(self) -> None:
         if self.repeats < 1:

@@ -325,17 +325,20 @@ def _atomic_bytes(path: Path):
     return atomic_open(path, "wb")
 
 
-def finish_run(run_dir: Path, test: EHRMatrix) -> Path | None:
-    """At the end of a run: write the real test split's aggregates, then the report.
+def finish_run(run_dir: Path, test: EHRMatrix, build: bool = True) -> Path | None:
+    """At the end of a run: write the real test split's aggregates, then (``build``) the report.
 
+    The aggregates are written either way, so ``ehrbench report`` can build the figures later.
     Never raises: a failure is logged and the run's results stay as they are. Returns the
-    report's path, or None when it could not be built.
+    report's path, or None when it was not built.
     """
     try:
         write_reference(run_dir, build_reference(test.X, test.codes))
     except Exception as exc:  # the report is a by-product; the results must survive it
         log.warning("ehrbench: could not write %s/reference.npz (%s: %s); figures will be missing.",
                     run_dir, type(exc).__name__, exc)
+    if not build:
+        return None
     try:
         return build_report(run_dir)
     except Exception as exc:

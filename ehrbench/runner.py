@@ -215,10 +215,12 @@ class Runner:
                 pending.append(self._spec(job, data_split))
         self.executor.run(pending, data_split, _Recorder(self, data_split))
         self._finish()
-        self.observer.stage("writing report.html and figures")
+        build = self.plan.config.report
+        self.observer.stage("writing report.html and figures" if build else
+                            f"report skipped; build it with: ehrbench report {self.run_dir}")
         from ehrbench.report import finish_run  # never raises: a report error is logged, results stay
 
-        finish_run(self.run_dir, data_split.test)
+        finish_run(self.run_dir, data_split.test, build=build)
         return self.run_dir
 
     def _finish(self) -> None:

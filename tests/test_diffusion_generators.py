@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -167,3 +169,18 @@ def test_fit_and_sample_on_cuda(cls, train):
     assert next(gen.score_net.parameters()).device.type == "cuda"
     out = gen.sample(500, RunContext(seed=0, device="cuda"))
     assert out.shape == (500, train.shape[1]) and (out >= 0).all()
+
+
+def test_listing_plugins_imports_neither_torch_nor_sdv():
+    """`ehrbench list` and option checks stay fast: torch loads only when a model is built."""
+    probe = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from ehrbench.cli import cli\n"
+        "result = CliRunner().invoke(cli, ['list'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "assert 'scoehr' in result.output and 'raw-diffusion' in result.output\n"
+        "print(sorted(m for m in ('torch', 'torchsde', 'sdv', 'ctgan') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -257,3 +257,17 @@ def test_paper_configs_state_the_protocol(name, representation):
             "nn_adversarial_accuracy", "distance_to_closest_record"} <= set(cfg.metrics)
     assert cfg.metric_options["log_cluster"]["clusters"] == 20
     assert cfg.dataset == "simulated" and not cfg.dataset_options  # --dataset mimic3 swaps in the real files
+
+
+def test_no_report_skips_the_report_but_keeps_what_rebuilds_it(tmp_path, cli):
+    out = tmp_path / "run"
+    result = cli("run", "--no-report", "--profile", "smoke", "--repeats", "1", "--generators", "independent-marginals",
+                 "--metrics", "dimension_wise_probability", "--dataset-option", "patients=120",
+                 "--dataset-option", "codes=20", "--out", out)
+    assert result.code == 0, result.err
+    assert f"report.html skipped (--no-report); build it with: ehrbench report {out}" in result.out
+    assert not (out / "report.html").exists() and not (out / "figures").exists()
+    assert (out / "leaderboard.csv").exists() and (out / "reference.npz").exists()
+    assert json.loads((out / "run.json").read_text())["config"]["report"] is False
+    assert cli("report", out).code == 0
+    assert "codes-per-record.png" in {p.name for p in (out / "figures").iterdir()}

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ehrbench.api import RunContext
 from ehrbench.hookspecs import hookimpl
 from ehrbench_plugins.generators.diffusion.generator import DiffusionGenerator, ScoreOptions
+
+if TYPE_CHECKING:  # torch is imported when a model is fitted or loaded, so listing plugins stays fast
+    import torch
 
 
 def padded_size(n_codes: int, side_multiple: int) -> int:
@@ -72,21 +74,25 @@ class RawDiffusion(DiffusionGenerator):
         return {"binary": self.binary, "log_max": log_max}
 
     def _restore(self, state: dict[str, Any], device: torch.device) -> None:
+        import torch
+
         self.binary = bool(state["binary"])
         self.log_max = None if state["log_max"] is None else torch.tensor(state["log_max"], device=device)
 
     def _scale(self, X: torch.Tensor) -> torch.Tensor:
         if self.binary:
             return 2.0 * X - 1.0
-        return 2.0 * torch.log1p(X) / self.log_max - 1.0
+        return 2.0 * X.log1p() / self.log_max - 1.0
 
     def _unscale(self, Y: torch.Tensor) -> torch.Tensor:
         if self.binary:
             return (Y > 0.0).float()
         # Clipped to the scaled training range [−1, 1], i.e. counts in [0, c_j]: no overflow.
-        return torch.round(torch.expm1((Y.clamp(-1.0, 1.0) + 1.0) / 2.0 * self.log_max)).clamp_(min=0.0)
+        return ((Y.clamp(-1.0, 1.0) + 1.0) / 2.0 * self.log_max).expm1().round().clamp_(min=0.0)
 
     def fit(self, X_train: np.ndarray, ctx: RunContext) -> None:
+        import torch
+
         X = self._check_train(X_train, self.name)
         device = torch.device(ctx.device)
         self.n_codes = X.shape[1]

@@ -11,51 +11,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
 
 from ehrbench.api import RunContext
 from ehrbench.hookspecs import hookimpl
 from ehrbench.seeding import derive_seed
 from ehrbench_plugins.generators.diffusion.generator import DiffusionGenerator, ScoreOptions
-from ehrbench_plugins.generators.diffusion.training import make_generator, seeded_global, train_minibatches
 
+if TYPE_CHECKING:  # torch is imported when a model is fitted or loaded, so listing plugins stays fast
+    import torch
+    from torch import nn
 
-class Autoencoder(nn.Module):
-    """One linear layer each way; Xavier-uniform weights, biases 0.01 (the original's init)."""
-
-    def __init__(self, n_codes: int, latent: int, binary: bool) -> None:
-        super().__init__()
-        self.binary = binary
-        self.encoder = nn.Linear(n_codes, latent)
-        self.decoder = nn.Linear(latent, n_codes)
-        for layer in (self.encoder, self.decoder):
-            nn.init.xavier_uniform_(layer.weight)
-            nn.init.constant_(layer.bias, 0.01)
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.encoder(x))
-
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Probabilities (binary) or non-negative expected counts."""
-        logits = self.decode_logits(z)
-        return torch.sigmoid(logits) if self.binary else F.relu(logits)
-
-    def loss(self, x: torch.Tensor) -> torch.Tensor:
-        """Reconstruction loss summed over codes, averaged over the batch."""
-        logits = self.decode_logits(self.encode(x))
-        if self.binary:
-            per_cell = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-        else:
-            per_cell = (F.relu(logits) - x).pow(2)
-        return per_cell.sum(dim=1).mean()
+    from ehrbench_plugins.generators.diffusion.autoencoder import Autoencoder
 
 
 @dataclass(frozen=True)
@@ -122,11 +91,20 @@ class ScoEHR(DiffusionGenerator):
                 "latent_mean": self.latent_mean.cpu().tolist(), "latent_std": self.latent_std.cpu().tolist()}
 
     def _restore(self, state: dict[str, Any], device: torch.device) -> None:
+        import torch
+
+        from ehrbench_plugins.generators.diffusion.autoencoder import Autoencoder
+
         self.autoencoder = Autoencoder(self.n_codes, self.options.latent_dim, bool(state["binary"])).to(device)
         self.latent_mean = torch.tensor(state["latent_mean"], device=device)
         self.latent_std = torch.tensor(state["latent_std"], device=device)
 
     def fit(self, X_train: np.ndarray, ctx: RunContext) -> None:
+        import torch
+
+        from ehrbench_plugins.generators.diffusion.autoencoder import Autoencoder
+        from ehrbench_plugins.generators.diffusion.training import make_generator, seeded_global, train_minibatches
+
         X = self._check_train(X_train, self.name)
         o = self.options
         device = torch.device(ctx.device)
@@ -160,7 +138,7 @@ class ScoEHR(DiffusionGenerator):
         decoded = self.autoencoder.decode(latents)
         if self.autoencoder.binary:
             return (decoded > 0.5).float()
-        return torch.round(decoded).clamp_(min=0.0)
+        return decoded.round().clamp_(min=0.0)
 
 
 @hookimpl

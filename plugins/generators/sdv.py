@@ -200,7 +200,7 @@ class TVAE(_SDVGenerator):
     description = "SDV TVAESynthesizer (tabular variational autoencoder)"
     Options = TVAEOptions
     uses_torch = True
-    # Its quick fit is not meaningful within the budget (all-empty records; DESIGN.md §8).
+    # Its quick fit is not meaningful within the budget (mostly empty records; DESIGN.md §8).
     default = False
     sdv_class = "TVAESynthesizer"
     sdv_arguments = ("epochs", "batch_size", "embedding_dim", "compress_dims", "decompress_dims",
@@ -208,10 +208,13 @@ class TVAE(_SDVGenerator):
     profiles = {
         "smoke": {"epochs": 1, "batch_size": 50, "embedding_dim": 8, "compress_dims": (16,),
                   "decompress_dims": (16,)},
-        # ctgan's TVAE loss slices the output once per code, so an epoch costs about 1.7 CPU-ms
-        # per row at 1,071 codes whatever the batch size: quick trains 2 epochs on 5,000 rows
-        # (100 steps of 100 rows), about 32 CPU-s a job; paper uses every row.
-        "quick": {"epochs": 2, "batch_size": 100, "max_rows": 5000},
+        # ctgan's TVAE loss slices the output once per code: on one core an epoch on 2,000 rows
+        # took 2.8 s at batch 100 and 3.6 s at batch 50, plus about 8 s of column transforms.
+        # quick trains 15 epochs on 1,000 rows (750 steps of 20 rows): 66 s to fit, 9.5 s to
+        # sample 13,956 rows. Its samples are still mostly empty (0.31 codes per record against
+        # 10.7; no code is in half the records, and TVAE decodes codes by argmax), as with
+        # 2 epochs on 5,000 rows (0.0 codes) or 20 epochs on 2,000 (0.24): DESIGN.md §8.
+        "quick": {"epochs": 15, "batch_size": 20, "max_rows": 1000},
         "paper": {},
     }
 
@@ -262,15 +265,19 @@ class CTGAN(_SDVGenerator):
     description = "SDV CTGANSynthesizer (conditional tabular GAN)"
     Options = CTGANOptions
     uses_torch = True
-    default = False  # too slow for the default run's budget on a CPU; runs when named
+    default = False  # quick fit + sample takes about 142 s on one core; runs when named
     sdv_class = "CTGANSynthesizer"
     sdv_arguments = ("epochs", "batch_size", "embedding_dim", "generator_dim", "discriminator_dim",
                      "generator_lr", "discriminator_lr", "discriminator_steps", "pac", "log_frequency")
     profiles = {
         "smoke": {"epochs": 1, "batch_size": 20, "embedding_dim": 8, "generator_dim": (16,),
                   "discriminator_dim": (16,), "pac": 2},
-        # Not in the default run (default = False): see DESIGN.md §8 for the measured cost.
-        "quick": {"epochs": 1, "batch_size": 100, "max_rows": 2000},
+        # A step costs about 1 s on one core at 1,071 codes whatever the batch (autograd through
+        # one Gumbel softmax per code), and sampling runs in batches of batch_size. quick takes
+        # 100 steps of 20 rows (2 epochs on 1,000 rows): 97 s to fit, 45 s to sample 13,956 rows,
+        # 15.2 codes per record against 10.7 (60 steps of 100 rows gave 31; 20 steps, 177).
+        # Over the ~90 s target, but fewer steps give far too many codes. DESIGN.md §8.
+        "quick": {"epochs": 2, "batch_size": 20, "max_rows": 1000},
         "paper": {},
     }
 
@@ -313,16 +320,16 @@ class GaussianCopula(_SDVGenerator):
     name = "gaussian-copula"
     description = "SDV GaussianCopulaSynthesizer (marginals + Gaussian copula)"
     Options = GaussianCopulaOptions
-    # Quick fit + sample took 130-150 CPU-s on the default dataset, over budget (DESIGN.md §8).
+    # Quick fit + sample: about 93 s on one core, over the default run's budget (DESIGN.md §8).
     default = False
     sdv_class = "GaussianCopulaSynthesizer"
     sdv_arguments = ("default_distribution",)
     profiles = {
-        # The copula's correlation step (pandas DataFrame.corr, a pairwise loop) costs about
-        # 8 CPU-ms per row at 1,071 codes: quick fits on 4,000 rows, paper on every row.
-        # Sampling 13,956 rows costs 55-71 CPU-s whatever the fit size.
+        # On one core at 1,071 codes the fit costs about 8 s plus 16 ms per row (39.5 s on 2,000
+        # rows, 71 s on 4,000) and sampling about 4 ms per row (56 s for 13,956 rows, whatever
+        # the fit size): quick fits on 2,000 rows, 34 s + 60 s in a run; paper, every row.
         "smoke": {},
-        "quick": {"max_rows": 4000},
+        "quick": {"max_rows": 2000},
         "paper": {},
     }
 

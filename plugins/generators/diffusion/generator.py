@@ -7,80 +7,26 @@ scaled records, flat and of a square size) and the way back to records (``_decod
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ehrbench.api import Generator, RunContext
 from ehrbench.seeding import derive_seed
-from ehrbench_plugins.generators.diffusion.sampling import SAMPLERS, Sampler, sample_states
-from ehrbench_plugins.generators.diffusion.score import Score
+from ehrbench_plugins.generators.diffusion.options import ScoreOptions
 from ehrbench_plugins.generators.diffusion.sde import VPSDE
-from ehrbench_plugins.generators.diffusion.training import (
-    dsm_loss,
-    make_generator,
-    scorenet_lr_factor,
-    seeded_global,
-    train_minibatches,
-)
-from ehrbench_plugins.generators.diffusion.unet import UNet, UNetConfig, parameter_count
+
+if TYPE_CHECKING:  # torch and the networks are imported when a model is fitted, loaded or sampled
+    import torch
+
+    from ehrbench_plugins.generators.diffusion.score import Score
+    from ehrbench_plugins.generators.diffusion.unet import UNet
+
+__all__ = ["DiffusionGenerator", "ScoreOptions"]
 
 WEIGHTS = "weights.pt"
 META = "model.json"
-
-
-@dataclass(frozen=True)
-class ScoreOptions:
-    """Score network, its training and its sampler; the defaults are the paper's."""
-
-    channels: int = 128
-    multipliers: tuple[int, ...] = (1, 2, 2)
-    res_blocks: int = 2
-    attention_resolutions: tuple[int, ...] = (16,)
-    dropout: float = 0.0
-    groups: int = 32
-    patch_size: int = 1
-    scale_by_sigma: bool = False  # True: score = output / σ(t) (see diffusion/score.py)
-    score_epochs: int = 50
-    batch_size: int = 64
-    lr: float = 1e-3
-    lr_hold_epochs: int = 20
-    grad_clip: float = 1.0
-    sampler: Sampler = "euler-maruyama"
-    sampling_steps: int = 1000
-    ode_grid_power: float = 2.0  # the ode sampler's time grid: (1 − i/N)^power
-    sample_batch_size: int = 0  # 0: sized to the device
-
-    def __post_init__(self) -> None:
-        positive = ("channels", "res_blocks", "patch_size", "score_epochs", "batch_size", "sampling_steps")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"option '{name}' must be at least 1, got {getattr(self, name)}")
-        for name in ("lr", "grad_clip", "ode_grid_power"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"option '{name}' must be positive, got {getattr(self, name)}")
-        if self.sample_batch_size < 0 or self.lr_hold_epochs < 0:
-            raise ValueError("options 'sample_batch_size' and 'lr_hold_epochs' must not be negative")
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"option 'sampler' must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
-        problem = self.unet_config(self.side_multiple**2).problem()
-        if problem:
-            raise ValueError(f"score network: {problem}")
-
-    def unet_config(self, size: int) -> UNetConfig:
-        return UNetConfig(
-            size=size, channels=self.channels, multipliers=tuple(self.multipliers), res_blocks=self.res_blocks,
-            attention_resolutions=tuple(self.attention_resolutions), dropout=self.dropout, groups=self.groups,
-            patch_size=self.patch_size,
-        )
-
-    @property
-    def side_multiple(self) -> int:
-        """H must be a multiple of this for the UNet's patches and downsampling levels."""
-        return max(self.patch_size, 1) * 2 ** (len(self.multipliers) - 1)
 
 
 class DiffusionGenerator(Generator):
@@ -121,6 +67,17 @@ class DiffusionGenerator(Generator):
 
     def _train_score_net(self, data: torch.Tensor, ctx: RunContext) -> None:
         """Denoising score matching on the flat rows of ``data`` (already on the device)."""
+        import torch
+
+        from ehrbench_plugins.generators.diffusion.training import (
+            dsm_loss,
+            make_generator,
+            scorenet_lr_factor,
+            seeded_global,
+            train_minibatches,
+        )
+        from ehrbench_plugins.generators.diffusion.unet import UNet
+
         o = self.options
         device = data.device
         with seeded_global(derive_seed(ctx.seed, "score-net", "global"), device):
@@ -139,6 +96,8 @@ class DiffusionGenerator(Generator):
         self.score_net.eval()
 
     def _score(self) -> Score:
+        from ehrbench_plugins.generators.diffusion.score import Score
+
         return Score(self.score_net, self.sde, self.options.scale_by_sigma)
 
     def sample(self, n: int, ctx: RunContext) -> np.ndarray:
@@ -146,6 +105,10 @@ class DiffusionGenerator(Generator):
             raise RuntimeError(f"{self.name}: sample() was called before fit(); fit it on the train matrix first.")
         if n < 0:
             raise ValueError(f"{self.name}: cannot sample a negative number of rows ({n}).")
+        import torch
+
+        from ehrbench_plugins.generators.diffusion.sampling import sample_states
+
         o = self.options
         out = np.empty((n, self.n_codes), dtype=np.float32)
         start = 0
@@ -163,6 +126,8 @@ class DiffusionGenerator(Generator):
     def parameter_count(self) -> int | None:
         if self.score_net is None:
             return None
+        from ehrbench_plugins.generators.diffusion.unet import parameter_count
+
         return parameter_count(self.score_net) + sum(parameter_count(m) for m in self._extra_modules().values())
 
     def training_log(self) -> dict[str, list[float]]:
@@ -171,6 +136,8 @@ class DiffusionGenerator(Generator):
     def save(self, directory: Path) -> None:
         if self.score_net is None:
             raise RuntimeError(f"{self.name}: nothing to save before fit().")
+        import torch
+
         modules = {"score_net": self.score_net, **self._extra_modules()}
         torch.save({k: m.state_dict() for k, m in modules.items()}, Path(directory) / WEIGHTS)
         meta = {
@@ -186,6 +153,10 @@ class DiffusionGenerator(Generator):
                 f"{self.name}: the saved model in {directory} was trained with other options; refit it "
                 f"(start a new run or delete that directory)."
             )
+        import torch
+
+        from ehrbench_plugins.generators.diffusion.unet import UNet
+
         device = torch.device(ctx.device)
         self.n_codes = int(meta["n_codes"])
         self._log = {k: list(v) for k, v in meta["training_log"].items()}

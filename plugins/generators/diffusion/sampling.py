@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
 
 import numpy as np
 import torch
@@ -21,10 +20,9 @@ from torch import nn
 
 from ehrbench.api import ProgressReporter, null_progress
 from ehrbench.seeding import derive_seed
+from ehrbench_plugins.generators.diffusion.options import SAMPLERS, Sampler
 from ehrbench_plugins.generators.diffusion.sde import VPSDE
 
-Sampler = Literal["euler-maruyama", "ode"]
-SAMPLERS: tuple[str, ...] = ("euler-maruyama", "ode")
 CPU_BATCH = 4096
 _PROBE_ROWS = 256
 _GPU_MEMORY_SHARE = 0.5

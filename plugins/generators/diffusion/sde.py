@@ -13,8 +13,10 @@ so m(t)² + σ(t)² = 1 (hence "variance preserving") and x_1 is close to N(0, I
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # tensor methods only, so the SDE's coefficients need no torch import
+    import torch
 
 
 @dataclass(frozen=True)
@@ -34,14 +36,14 @@ class VPSDE:
 
     def mean_factor(self, t: torch.Tensor) -> torch.Tensor:
         """m(t): how much of x_0 survives in x_t."""
-        return torch.exp(self._log_mean(t))
+        return self._log_mean(t).exp()
 
     def variance(self, t: torch.Tensor) -> torch.Tensor:
         """σ(t)² = 1 − m(t)², computed with expm1 so it stays accurate near t = 0."""
-        return -torch.expm1(2.0 * self._log_mean(t))
+        return -(2.0 * self._log_mean(t)).expm1()
 
     def std(self, t: torch.Tensor) -> torch.Tensor:
-        return torch.sqrt(self.variance(t))
+        return self.variance(t).sqrt()
 
     def drift(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """f(x, t) = −½ β(t) x; ``t`` has shape (batch, 1) or is a scalar."""
@@ -49,7 +51,7 @@ class VPSDE:
 
     def diffusion(self, t: torch.Tensor) -> torch.Tensor:
         """g(t) = √β(t)."""
-        return torch.sqrt(self.beta(t))
+        return self.beta(t).sqrt()
 
     def perturb(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """x_t = m(t) x_0 + σ(t) ε for per-row times ``t`` of shape (batch,)."""

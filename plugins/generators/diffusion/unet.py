@@ -14,54 +14,14 @@ at H = 12. For CPU profiles ``patch_size`` p > 1 folds p×p pixel patches into c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ehrbench_plugins.generators.diffusion.options import UNetConfig
+
 _NEAR_ZERO = 1e-10
-
-
-@dataclass(frozen=True)
-class UNetConfig:
-    """Architecture of the score network; ``size`` is the flat input size H² (H a multiple of 2^(levels−1))."""
-
-    size: int
-    channels: int = 128
-    multipliers: tuple[int, ...] = (1, 2, 2)
-    res_blocks: int = 2
-    attention_resolutions: tuple[int, ...] = (16,)
-    dropout: float = 0.0
-    groups: int = 32
-    patch_size: int = 1  # > 1: pixel-unshuffle the image into p² channels of (H/p)² first
-
-    @property
-    def height(self) -> int:
-        return math.isqrt(self.size)
-
-    @property
-    def inner_height(self) -> int:
-        """Side of the feature maps the first level works on (H / patch_size)."""
-        return self.height // max(self.patch_size, 1)
-
-    def problem(self) -> str | None:
-        """Why this configuration cannot be built, or None."""
-        h, levels = self.height, len(self.multipliers)
-        if self.size < 1 or h * h != self.size:
-            return f"input size {self.size} is not a square H×H"
-        if levels < 1 or self.res_blocks < 1 or self.channels < 1 or min(self.multipliers) < 1 or self.patch_size < 1:
-            return "channels, res_blocks, patch_size and every multiplier must be positive, with at least one level"
-        multiple = self.patch_size * 2 ** (levels - 1)
-        if h % multiple:
-            return (f"H = {h} must be divisible by patch_size · 2^(levels − 1) = {multiple} "
-                    f"for {levels} levels and patch size {self.patch_size}")
-        widths = [self.channels * m for m in self.multipliers]
-        if any(w % self.groups for w in widths):
-            return f"every level's channels {widths} must be divisible by the {self.groups} GroupNorm groups"
-        if not 0.0 <= self.dropout < 1.0:
-            return f"dropout {self.dropout} must be in [0, 1)"
-        return None
 
 
 def _init(layer: nn.Conv2d | nn.Linear, scale: float = 1.0) -> nn.Module:

@@ -1,0 +1,106 @@
+"""The diffusion generators' options and network shape, without torch.
+
+Kept apart from the modules that build and run the networks so that ``ehrbench list`` and
+option validation never import torch (the generator modules import it when they fit or load).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+Sampler = Literal["euler-maruyama", "ode"]
+SAMPLERS: tuple[str, ...] = ("euler-maruyama", "ode")
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Architecture of the score network; ``size`` is the flat input size H² (H a multiple of 2^(levels−1))."""
+
+    size: int
+    channels: int = 128
+    multipliers: tuple[int, ...] = (1, 2, 2)
+    res_blocks: int = 2
+    attention_resolutions: tuple[int, ...] = (16,)
+    dropout: float = 0.0
+    groups: int = 32
+    patch_size: int = 1  # > 1: pixel-unshuffle the image into p² channels of (H/p)² first
+
+    @property
+    def height(self) -> int:
+        return math.isqrt(self.size)
+
+    @property
+    def inner_height(self) -> int:
+        """Side of the feature maps the first level works on (H / patch_size)."""
+        return self.height // max(self.patch_size, 1)
+
+    def problem(self) -> str | None:
+        """Why this configuration cannot be built, or None."""
+        h, levels = self.height, len(self.multipliers)
+        if self.size < 1 or h * h != self.size:
+            return f"input size {self.size} is not a square H×H"
+        if levels < 1 or self.res_blocks < 1 or self.channels < 1 or min(self.multipliers) < 1 or self.patch_size < 1:
+            return "channels, res_blocks, patch_size and every multiplier must be positive, with at least one level"
+        multiple = self.patch_size * 2 ** (levels - 1)
+        if h % multiple:
+            return (f"H = {h} must be divisible by patch_size · 2^(levels − 1) = {multiple} "
+                    f"for {levels} levels and patch size {self.patch_size}")
+        widths = [self.channels * m for m in self.multipliers]
+        if any(w % self.groups for w in widths):
+            return f"every level's channels {widths} must be divisible by the {self.groups} GroupNorm groups"
+        if not 0.0 <= self.dropout < 1.0:
+            return f"dropout {self.dropout} must be in [0, 1)"
+        return None
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """Score network, its training and its sampler; the defaults are the paper's."""
+
+    channels: int = 128
+    multipliers: tuple[int, ...] = (1, 2, 2)
+    res_blocks: int = 2
+    attention_resolutions: tuple[int, ...] = (16,)
+    dropout: float = 0.0
+    groups: int = 32
+    patch_size: int = 1
+    scale_by_sigma: bool = False  # True: score = output / σ(t) (see diffusion/score.py)
+    score_epochs: int = 50
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_hold_epochs: int = 20
+    grad_clip: float = 1.0
+    sampler: Sampler = "euler-maruyama"
+    sampling_steps: int = 1000
+    ode_grid_power: float = 2.0  # the ode sampler's time grid: (1 − i/N)^power
+    sample_batch_size: int = 0  # 0: sized to the device
+
+    def __post_init__(self) -> None:
+        positive = ("channels", "res_blocks", "patch_size", "score_epochs", "batch_size", "sampling_steps")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"option '{name}' must be at least 1, got {getattr(self, name)}")
+        for name in ("lr", "grad_clip", "ode_grid_power"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"option '{name}' must be positive, got {getattr(self, name)}")
+        if self.sample_batch_size < 0 or self.lr_hold_epochs < 0:
+            raise ValueError("options 'sample_batch_size' and 'lr_hold_epochs' must not be negative")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"option 'sampler' must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+        problem = self.unet_config(self.side_multiple**2).problem()
+        if problem:
+            raise ValueError(f"score network: {problem}")
+
+    def unet_config(self, size: int) -> UNetConfig:
+        return UNetConfig(
+            size=size, channels=self.channels, multipliers=tuple(self.multipliers), res_blocks=self.res_blocks,
+            attention_resolutions=tuple(self.attention_resolutions), dropout=self.dropout, groups=self.groups,
+            patch_size=self.patch_size,
+        )
+
+    @property
+    def side_multiple(self) -> int:
+        """H must be a multiple of this for the UNet's patches and downsampling levels."""
+        return max(self.patch_size, 1) * 2 ** (len(self.multipliers) - 1)
