@@ -1,30 +1,30 @@
 """Atomic file replacement: write a temporary file beside the target, fsync, then rename.
 
 A reader (or a resumed run) therefore sees either the old file or the complete new one. The
-file gets the permissions a plain ``open`` would give (0666 less the umask), not mkstemp's 0600,
-so a run directory can be shared with a team the way the user's umask says.
+temporary file is created with mode 0666 and the kernel applies the umask, as for a plain
+``open`` (mkstemp would force 0600), so a run directory is shared the way the user's umask says.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
-import threading
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+_CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
-_UMASK_LOCK = threading.Lock()
 
-
-def _umask() -> int:
-    """The process umask (reading it means setting it, so briefly and under a lock)."""
-    with _UMASK_LOCK:
-        mask = os.umask(0o022)
-        os.umask(mask)
-    return mask
+def _create_temporary(path: Path) -> tuple[int, Path]:
+    """A new, uniquely named file beside ``path`` (O_EXCL: never an existing one)."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, _CREATE_NEW, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 @contextmanager
@@ -32,14 +32,13 @@ def atomic_open(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temporary file for writing that replaces ``path`` only when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
             fh.flush()
-            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
