@@ -18,6 +18,7 @@ from ehrbench.runner import Runner, plan_run
 PLUGINS = Path(__file__).parent / "plugins"
 GRID = ["independent-marginals", "train-resample", "torch-autoencoder"]
 METRICS = ["dimension_wise_probability", "pairwise_correlation_difference", "prevalence_correlation"]
+ROWS_PER_JOB = 6  # DWP; PCD with .constant_codes and .constant_share; prevalence's .pearson and .spearman
 TINY = {"patients": 200, "codes": 40}
 
 

@@ -11,7 +11,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from _executor_grid import (PLUGINS, jobs, leaderboard_without_cost, local_reference, metric_values, records,
+from _executor_grid import (PLUGINS, ROWS_PER_JOB, jobs, leaderboard_without_cost, local_reference, metric_values, records,
                             run_grid)
 
 from ehrbench.config import resolve_config
@@ -23,7 +23,7 @@ from ehrbench.matrix import EHRMatrix
 def test_process_executor_gives_the_local_results(tmp_path):
     local = local_reference()
     out = run_grid(tmp_path / "run", executor=ProcessExecutor())
-    assert metric_values(out) == metric_values(local) and len(metric_values(out)) == 3 * 4
+    assert metric_values(out) == metric_values(local) and len(metric_values(out)) == 3 * ROWS_PER_JOB
     assert leaderboard_without_cost(out) == leaderboard_without_cost(local)
     for generator in ("independent-marginals", "torch-autoencoder"):
         path = f"samples/{generator}/repeat-0.npz"

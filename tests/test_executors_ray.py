@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _executor_grid import GRID, PLUGINS, jobs, leaderboard_without_cost, local_reference, metric_values, records, run_grid
+from _executor_grid import (GRID, PLUGINS, ROWS_PER_JOB, jobs, leaderboard_without_cost, local_reference, metric_values,
+                            records, run_grid)
 
 from ehrbench.matrix import EHRMatrix
 from ehrbench.runner import SilentObserver
@@ -43,7 +44,7 @@ def test_ray_gives_the_local_results_packs_jobs_and_records_a_crash(tmp_path, lo
     observer = CountingObserver()
     out = run_grid(tmp_path / "run", [*GRID, "exits"], executor=RayExecutor(cpus_per_job=1), observer=observer)
     local = local_reference()
-    assert metric_values(out) == metric_values(local) and len(metric_values(out)) == 3 * 4
+    assert metric_values(out) == metric_values(local) and len(metric_values(out)) == 3 * ROWS_PER_JOB
     assert leaderboard_without_cost(out) == leaderboard_without_cost(local)
     path = "samples/torch-autoencoder/repeat-0.npz"
     np.testing.assert_array_equal(EHRMatrix.load(out / path).X, EHRMatrix.load(local / path).X)

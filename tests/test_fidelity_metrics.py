@@ -218,6 +218,20 @@ def test_pcd_constant_columns_count_as_zero():
     assert value(PairwiseCorrelationDifference, mat(np.zeros((3, 2))), S) == pytest.approx(2.0)
 
 
+def test_pcd_splits_out_codes_constant_in_synthetic():
+    R = mat([[0, 0, 0], [1, 1, 1], [0, 0, 1], [1, 1, 0]])  # corr(R) = [[1, 1, 0], [1, 1, 0], [0, 0, 1]]
+    S = mat([[0, 0, 0], [1, 1, 0], [0, 1, 0], [1, 0, 0]])  # code 2 never produced: [[1, 0, 0], [0, 1, 0], [0, 0, 0]]
+    # difference [[0, 1, 0], [1, 0, 0], [0, 0, 1]]: squared norm 3, of which code 2's row and column hold 1
+    result = score(PairwiseCorrelationDifference, R, S)
+    assert result == pytest.approx({"value": math.sqrt(3), "constant_codes": 1, "constant_share": 1 / 3})
+    # A code constant in R but varying in S is not "lost": nothing to split out.
+    swapped = score(PairwiseCorrelationDifference, S, R)
+    assert swapped["constant_codes"] == 0 and swapped["constant_share"] == 0.0
+    # Identical sets: PCD 0 and a share of 0, not a division by zero.
+    assert score(PairwiseCorrelationDifference, R, R) == {"value": 0.0, "constant_codes": 0, "constant_share": 0.0}
+    assert PairwiseCorrelationDifference.direction("constant_share") is None  # reported, never ranked
+
+
 def brute_force_pcd(R: np.ndarray, S: np.ndarray) -> float:
     """Reference: np.corrcoef in float64 with NaN (constant-column) entries set to 0."""
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -98,19 +98,33 @@ class PairwiseCorrelationDifference(Metric):
 
     Entries involving a constant column (its diagonal entry included) count as 0, so a
     code constant in one set but not the other contributes its full row of correlations.
+    That is often most of a generator's PCD: ``constant_codes`` counts the codes that vary in R
+    but are constant in S (usually codes S never produces), and ``constant_share`` is the part
+    of the squared norm in their rows and columns, so a reader can tell missing codes from
+    wrong correlations.
     """
 
     name = "pairwise_correlation_difference"
     category = "fidelity"
     higher_is_better = False
     description = "||corr(R) - corr(S)||_F over code-code Pearson matrices (constant columns: 0)."
+    key_directions = {"constant_codes": INFO, "constant_share": INFO}
 
     def compute(
         self, real_train: EHRMatrix, real_test: EHRMatrix, synthetic: EHRMatrix, ctx: RunContext
     ) -> dict[str, float]:
         R, S = _real_and_synthetic(real_test, synthetic, self.name)
-        diff = _stats.correlation_matrix(R) - _stats.correlation_matrix(S)
-        return {"value": float(np.linalg.norm(diff, "fro"))}
+        corr_r, corr_s = _stats.correlation_matrix(R), _stats.correlation_matrix(S)
+        squared = np.square(corr_r - corr_s)
+        total = float(squared.sum())
+        # correlation_matrix puts 1 on the diagonal of a varying column and 0 on a constant one.
+        lost = (np.diag(corr_r) == 1.0) & (np.diag(corr_s) == 0.0)
+        in_lost = squared[lost].sum() + squared[:, lost].sum() - squared[np.ix_(lost, lost)].sum()
+        return {
+            "value": math.sqrt(total),
+            "constant_codes": float(lost.sum()),
+            "constant_share": float(in_lost / total) if total > 0 else 0.0,
+        }
 
 
 @dataclass(frozen=True)
