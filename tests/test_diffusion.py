@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ehrbench_plugins.generators.diffusion.sampling import ode_times, sample_states
+from ehrbench_plugins.generators.diffusion.score import GaussianPrior, Score
 from ehrbench_plugins.generators.diffusion.sde import VPSDE
 from ehrbench_plugins.generators.diffusion.training import dsm_loss, scorenet_lr_factor, stratified_times
 from ehrbench_plugins.generators.diffusion.unet import UNet, UNetConfig, parameter_count
@@ -121,6 +122,37 @@ def test_samplers_recover_a_gaussian_from_its_exact_score(sampler, steps):
     assert [s.shape for s in states] == [(1000, 8)] * 3
     assert x.mean().item() == pytest.approx(0.5, abs=0.02)
     assert x.std().item() == pytest.approx(0.3, abs=0.03)
+
+
+class ZeroNet(nn.Module):
+    """A network that has learned nothing (what the UNet's zero-initialised output gives)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x, t):
+        return torch.zeros_like(x)
+
+
+def test_gaussian_prior_is_the_exact_score_of_a_gaussian():
+    prior = GaussianPrior(SDE, 8)
+    prior.mean.fill_(0.5)
+    prior.var.fill_(0.3**2)
+    x, t = torch.randn(64, 8), torch.rand(64) * 0.99 + 0.01
+    torch.testing.assert_close(prior(x, t), ExactGaussianScore(0.5, 0.3)(x, t))
+
+
+@pytest.mark.parametrize(("sampler", "steps"), [("euler-maruyama", 200), ("ode", 20)])
+def test_an_untrained_network_with_the_prior_samples_each_dimensions_gaussian(sampler, steps):
+    means = torch.tensor([-1.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, -2.0])
+    sds = torch.tensor([0.0, 0.05, 0.2, 1.0, 0.5, 0.3, 0.1, 0.8])  # a constant cell, as absent codes are
+    data = means + sds * torch.randn(20000, 8, generator=torch.Generator().manual_seed(0))
+    prior = GaussianPrior(SDE, 8).fit(data)
+    score = Score(ZeroNet(), SDE, scale_by_sigma=True, prior=prior)
+    x = torch.cat(list(sample_states(score, SDE, 4000, 8, seed=1, sampler=sampler, steps=steps, batch_size=2000)))
+    torch.testing.assert_close(x.mean(dim=0), means, atol=0.05, rtol=0.0)
+    torch.testing.assert_close(x.std(dim=0), sds, atol=0.05, rtol=0.1)
 
 
 def test_sampling_is_determined_by_the_seed():

@@ -43,16 +43,18 @@ class RawDiffusionOptions(ScoreOptions):
 
 
 # CPU profiles: fold 6×6 pixel patches into 36 channels (36×36 → 6×6) for a small two-level
-# UNet predicting the noise (scale_by_sigma), one epoch, the ODE sampler with 3 Heun steps.
-# Fidelity at this size is poor (most codes come out present): it is a cost-bounded stand-in.
+# UNet predicting the noise (scale_by_sigma) on top of the per-cell Gaussian prior's score
+# (without it this network never learned to keep absent codes at −1 and about half of all codes
+# came out present), one epoch, the ODE sampler with 3 Heun steps. DESIGN.md §8 has the figures.
 _QUICK = {
     "patch_size": 6, "channels": 16, "multipliers": (1, 2), "res_blocks": 1, "groups": 8,
-    "score_epochs": 1, "batch_size": 128, "lr": 2e-3, "scale_by_sigma": True,
+    "score_epochs": 1, "batch_size": 128, "lr": 2e-3, "scale_by_sigma": True, "gaussian_prior": True,
     "sampler": "ode", "sampling_steps": 3,
 }
 _SMOKE = {
     "patch_size": 4, "channels": 8, "multipliers": (1, 2), "res_blocks": 1, "groups": 4,
-    "score_epochs": 2, "batch_size": 128, "scale_by_sigma": True, "sampler": "ode", "sampling_steps": 3,
+    "score_epochs": 2, "batch_size": 128, "scale_by_sigma": True, "gaussian_prior": True,
+    "sampler": "ode", "sampling_steps": 3,
 }
 
 

@@ -20,7 +20,7 @@ from ehrbench_plugins.generators.diffusion.sde import VPSDE
 if TYPE_CHECKING:  # torch and the networks are imported when a model is fitted, loaded or sampled
     import torch
 
-    from ehrbench_plugins.generators.diffusion.score import Score
+    from ehrbench_plugins.generators.diffusion.score import GaussianPrior, Score
     from ehrbench_plugins.generators.diffusion.unet import UNet
 
 __all__ = ["DiffusionGenerator", "ScoreOptions"]
@@ -38,6 +38,7 @@ class DiffusionGenerator(Generator):
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
         self.score_net: UNet | None = None
+        self.prior: GaussianPrior | None = None  # with the gaussian_prior option
         self.n_codes: int | None = None
         self._log: dict[str, list[float]] = {}
 
@@ -82,6 +83,9 @@ class DiffusionGenerator(Generator):
         device = data.device
         with seeded_global(derive_seed(ctx.seed, "score-net", "global"), device):
             self.score_net = UNet(o.unet_config(data.shape[1])).to(device)
+            self.prior = self._new_prior(data.shape[1], device)
+            if self.prior is not None:
+                self.prior.fit(data)
             optimizer = torch.optim.Adam(self.score_net.parameters(), lr=o.lr)
             generator = make_generator(device, derive_seed(ctx.seed, "score-net", "batches"))
             self.score_net.train()
@@ -95,10 +99,21 @@ class DiffusionGenerator(Generator):
             )
         self.score_net.eval()
 
+    def _new_prior(self, size: int, device: torch.device) -> GaussianPrior | None:
+        if not self.options.gaussian_prior:
+            return None
+        from ehrbench_plugins.generators.diffusion.score import GaussianPrior
+
+        return GaussianPrior(self.sde, size).to(device)
+
     def _score(self) -> Score:
         from ehrbench_plugins.generators.diffusion.score import Score
 
-        return Score(self.score_net, self.sde, self.options.scale_by_sigma)
+        return Score(self.score_net, self.sde, self.options.scale_by_sigma, self.prior)
+
+    def _saved_modules(self) -> dict[str, torch.nn.Module]:
+        prior = {"gaussian_prior": self.prior} if self.prior is not None else {}
+        return {"score_net": self.score_net, **prior, **self._extra_modules()}
 
     def sample(self, n: int, ctx: RunContext) -> np.ndarray:
         if self.score_net is None or self.n_codes is None:
@@ -138,8 +153,7 @@ class DiffusionGenerator(Generator):
             raise RuntimeError(f"{self.name}: nothing to save before fit().")
         import torch
 
-        modules = {"score_net": self.score_net, **self._extra_modules()}
-        torch.save({k: m.state_dict() for k, m in modules.items()}, Path(directory) / WEIGHTS)
+        torch.save({k: m.state_dict() for k, m in self._saved_modules().items()}, Path(directory) / WEIGHTS)
         meta = {
             "generator": self.name, "n_codes": self.n_codes, "score_size": self.score_net.config.size,
             "options": self.options_dict(), "training_log": self._log, "state": self._extra_state(),
@@ -161,8 +175,9 @@ class DiffusionGenerator(Generator):
         self.n_codes = int(meta["n_codes"])
         self._log = {k: list(v) for k, v in meta["training_log"].items()}
         self.score_net = UNet(self.options.unet_config(int(meta["score_size"]))).to(device)
+        self.prior = self._new_prior(int(meta["score_size"]), device)
         self._restore(meta["state"], device)
         weights = torch.load(Path(directory) / WEIGHTS, map_location=device, weights_only=True)
-        for key, module in {"score_net": self.score_net, **self._extra_modules()}.items():
+        for key, module in self._saved_modules().items():
             module.load_state_dict(weights[key])
             module.eval()

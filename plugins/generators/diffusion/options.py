@@ -67,6 +67,7 @@ class ScoreOptions:
     groups: int = 32
     patch_size: int = 1
     scale_by_sigma: bool = False  # True: score = output / σ(t) (see diffusion/score.py)
+    gaussian_prior: bool = False  # True: add the exact score of per-dimension Gaussians fitted to the data
     score_epochs: int = 50
     batch_size: int = 64
     lr: float = 1e-3
