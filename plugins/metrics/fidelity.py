@@ -119,7 +119,7 @@ class PairwiseCorrelationDifference(Metric):
         total = float(squared.sum())
         # correlation_matrix puts 1 on the diagonal of a varying column and 0 on a constant one.
         lost = (np.diag(corr_r) == 1.0) & (np.diag(corr_s) == 0.0)
-        in_lost = squared[lost].sum() + squared[:, lost].sum() - squared[np.ix_(lost, lost)].sum()
+        in_lost = squared[lost[:, None] | lost[None, :]].sum()
         return {
             "value": math.sqrt(total),
             "constant_codes": float(lost.sum()),

@@ -143,7 +143,7 @@ class DiffusionGenerator(Generator):
             return None
         from ehrbench_plugins.generators.diffusion.unet import parameter_count
 
-        return parameter_count(self.score_net) + sum(parameter_count(m) for m in self._extra_modules().values())
+        return sum(parameter_count(m) for m in self._saved_modules().values())
 
     def training_log(self) -> dict[str, list[float]]:
         return dict(self._log)

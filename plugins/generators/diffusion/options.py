@@ -7,18 +7,17 @@ option validation never import torch (the generator modules import it when they 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 Sampler = Literal["euler-maruyama", "ode"]
 SAMPLERS: tuple[str, ...] = ("euler-maruyama", "ode")
 
 
-@dataclass(frozen=True)
-class UNetConfig:
-    """Architecture of the score network; ``size`` is the flat input size H² (H a multiple of 2^(levels−1))."""
+@dataclass(frozen=True, kw_only=True)
+class NetworkShape:
+    """The score network's shape: one definition for the UNet's config and the generators' options."""
 
-    size: int
     channels: int = 128
     multipliers: tuple[int, ...] = (1, 2, 2)
     res_blocks: int = 2
@@ -26,6 +25,13 @@ class UNetConfig:
     dropout: float = 0.0
     groups: int = 32
     patch_size: int = 1  # > 1: pixel-unshuffle the image into p² channels of (H/p)² first
+
+
+@dataclass(frozen=True)
+class UNetConfig(NetworkShape):
+    """Architecture of the score network; ``size`` is the flat input size H² (H a multiple of 2^(levels−1))."""
+
+    size: int
 
     @property
     def height(self) -> int:
@@ -56,16 +62,9 @@ class UNetConfig:
 
 
 @dataclass(frozen=True)
-class ScoreOptions:
+class ScoreOptions(NetworkShape):
     """Score network, its training and its sampler; the defaults are the paper's."""
 
-    channels: int = 128
-    multipliers: tuple[int, ...] = (1, 2, 2)
-    res_blocks: int = 2
-    attention_resolutions: tuple[int, ...] = (16,)
-    dropout: float = 0.0
-    groups: int = 32
-    patch_size: int = 1
     scale_by_sigma: bool = False  # True: score = output / σ(t) (see diffusion/score.py)
     gaussian_prior: bool = False  # True: add the exact score of per-dimension Gaussians fitted to the data
     score_epochs: int = 50
@@ -95,11 +94,9 @@ class ScoreOptions:
             raise ValueError(f"score network: {problem}")
 
     def unet_config(self, size: int) -> UNetConfig:
-        return UNetConfig(
-            size=size, channels=self.channels, multipliers=tuple(self.multipliers), res_blocks=self.res_blocks,
-            attention_resolutions=tuple(self.attention_resolutions), dropout=self.dropout, groups=self.groups,
-            patch_size=self.patch_size,
-        )
+        shape = {f.name: getattr(self, f.name) for f in fields(NetworkShape)}
+        shape.update(multipliers=tuple(self.multipliers), attention_resolutions=tuple(self.attention_resolutions))
+        return UNetConfig(size=size, **shape)
 
     @property
     def side_multiple(self) -> int:
