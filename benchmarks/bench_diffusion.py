@@ -28,7 +28,7 @@ import time
 import torch
 
 from ehrbench.api import RunContext
-from ehrbench.device import resolve_device
+from ehrbench.execution.device import resolve_device
 from ehrbench_plugins.generators.diffusion.sampling import sample_states
 from ehrbench_plugins.generators.diffusion.score import Score
 from ehrbench_plugins.generators.diffusion.sde import VPSDE
@@ -103,9 +103,9 @@ def speed(device: torch.device, args: argparse.Namespace) -> None:
 
 def fidelity(device: str, args: argparse.Namespace) -> None:
     from ehrbench.matrix import split
-    from ehrbench.runner import compute_metric
+    from ehrbench.execution.runner import compute_metric
     from ehrbench_plugins.datasets.simulated import SimulatedDataset
-    from ehrbench_plugins.generators.scoehr import ScoEHR
+    from ehrbench_plugins.generators.diffusion.scoehr import ScoEHR
     from ehrbench_plugins.metrics.fidelity import ehrbench_metrics
 
     data = split(SimulatedDataset.configure({}).load(), 0, 0.3)

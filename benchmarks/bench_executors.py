@@ -17,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ehrbench import leaderboard
+from ehrbench.views import leaderboard
 from ehrbench.config import resolve_config
 from ehrbench.plugins import load_registry
-from ehrbench.runner import Runner, plan_run
+from ehrbench.execution.runner import Runner, plan_run
 
 ROOT = Path(__file__).resolve().parent.parent
 TORCH_CANDIDATES = ("medgan", "scoehr")

@@ -25,10 +25,10 @@ import time
 import torch
 
 from ehrbench.api import RunContext
-from ehrbench.device import resolve_device
+from ehrbench.execution.device import resolve_device
 from ehrbench.matrix import split
 from ehrbench_plugins.datasets.simulated import SimulatedDataset
-from ehrbench_plugins.generators.medgan import MedBGAN, MedGAN, MedWGAN
+from ehrbench_plugins.generators.medgan.models import MedBGAN, MedGAN, MedWGAN
 
 GENERATORS = {cls.name: cls for cls in (MedGAN, MedWGAN, MedBGAN)}
 

@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from ehrbench_plugins.datasets.simulated import SimulatedDataset
-from ehrbench_plugins.generators.sdv import column_names, metadata_dict
-from ehrbench_plugins.generators.sdv_env import import_sdv
-from ehrbench_plugins.generators.sdv_speedup import numeric_validation_shortcut, sequential_column_transform
+from ehrbench_plugins.generators.sdv.synthesizers import column_names, metadata_dict
+from ehrbench_plugins.generators.sdv.environment import import_sdv
+from ehrbench_plugins.generators.sdv.speedup import numeric_validation_shortcut, sequential_column_transform
 
 
 def frame(X: np.ndarray, d: int) -> pd.DataFrame:

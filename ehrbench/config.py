@@ -67,7 +67,7 @@ class RunConfig:
             raise ValueError(f"cpus_per_job must be positive, got {self.cpus_per_job}")
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
-        from ehrbench.ranking import resolve_weights
+        from ehrbench.views.ranking import resolve_weights
 
         try:
             resolve_weights(self.weights)

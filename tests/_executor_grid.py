@@ -8,12 +8,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ehrbench import leaderboard
+from ehrbench.views import leaderboard
 from ehrbench.config import resolve_config
-from ehrbench.executors import Executor
+from ehrbench.execution.executors import Executor
 from ehrbench.plugins import load_registry
-from ehrbench.results import ResultStore, current_records
-from ehrbench.runner import Runner, plan_run
+from ehrbench.rundir.store import ResultStore, current_records
+from ehrbench.execution.runner import Runner, plan_run
 
 PLUGINS = Path(__file__).parent / "plugins"
 GRID = ["independent-marginals", "train-resample", "torch-autoencoder"]

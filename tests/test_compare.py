@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from _report_run import make_run, shared_run
 
-from ehrbench.compare import compare_runs
-from ehrbench.results import ResultStore
+from ehrbench.views.compare import compare_runs
+from ehrbench.rundir.store import ResultStore
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import pytest
 
 from ehrbench.api import RunContext
 from ehrbench.errors import ConfigError
-from ehrbench.executors import GenerationTask, LocalExecutor
-from ehrbench_plugins.generators.raw_diffusion import RawDiffusion, padded_size
-from ehrbench_plugins.generators.scoehr import ScoEHR
+from ehrbench.execution.executors import GenerationTask, LocalExecutor
+from ehrbench_plugins.generators.diffusion.raw_diffusion import RawDiffusion, padded_size
+from ehrbench_plugins.generators.diffusion.scoehr import ScoEHR
 
 GENERATORS = [ScoEHR, RawDiffusion]
 

@@ -16,7 +16,7 @@ from _executor_grid import (PLUGINS, ROWS_PER_JOB, jobs, leaderboard_without_cos
 
 from ehrbench.config import resolve_config
 from ehrbench.errors import ConfigError
-from ehrbench.executor_process import ProcessExecutor
+from ehrbench.execution.executor_process import ProcessExecutor
 from ehrbench.matrix import EHRMatrix
 
 

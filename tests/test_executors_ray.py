@@ -8,7 +8,7 @@ from _executor_grid import (GRID, PLUGINS, ROWS_PER_JOB, jobs, leaderboard_witho
                             records, run_grid)
 
 from ehrbench.matrix import EHRMatrix
-from ehrbench.runner import SilentObserver
+from ehrbench.execution.runner import SilentObserver
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.ray
 
 @pytest.fixture(scope="module")
 def local_ray():
-    from ehrbench.executor_ray import connect
+    from ehrbench.execution.executor_ray import connect
 
     assert connect(num_cpus=2), "a Ray runtime was already running"
     yield
@@ -39,7 +39,7 @@ class CountingObserver(SilentObserver):
 
 
 def test_ray_gives_the_local_results_packs_jobs_and_records_a_crash(tmp_path, local_ray):
-    from ehrbench.executor_ray import RayExecutor
+    from ehrbench.execution.executor_ray import RayExecutor
 
     observer = CountingObserver()
     out = run_grid(tmp_path / "run", [*GRID, "exits"], executor=RayExecutor(cpus_per_job=1), observer=observer)
@@ -58,7 +58,7 @@ def test_ray_gives_the_local_results_packs_jobs_and_records_a_crash(tmp_path, lo
 @pytest.mark.parametrize("device, given, expected", [("cuda", None, 1.0), ("cpu", None, 0.0), ("cuda", 0.5, 0.5)])
 def test_gpus_per_job_defaults_to_one_on_cuda(device, given, expected):
     from ehrbench.config import resolve_config
-    from ehrbench.executors import make_executor
+    from ehrbench.execution.executors import make_executor
 
     executor = make_executor(resolve_config(None, {"executor": "ray", "gpus_per_job": given}), device)
     assert (executor.name, executor.gpus_per_job, executor.cpus_per_job, executor.address) == ("ray", expected, 1.0, None)

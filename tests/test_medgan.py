@@ -13,10 +13,10 @@ import torch
 
 from ehrbench.api import RunContext
 from ehrbench.errors import ConfigError
-from ehrbench.results import ResultStore
-from ehrbench_plugins.generators import medgan
-from ehrbench_plugins.generators.medgan import MedBGAN, MedGAN, MedWGAN
-from ehrbench_plugins.generators.medgan_losses import (
+from ehrbench.rundir.store import ResultStore
+from ehrbench_plugins.generators.medgan import models as medgan
+from ehrbench_plugins.generators.medgan.models import MedBGAN, MedGAN, MedWGAN
+from ehrbench_plugins.generators.medgan.losses import (
     boundary_seeking_generator_loss,
     gradient_penalty,
     minimax_discriminator_loss,
@@ -25,7 +25,7 @@ from ehrbench_plugins.generators.medgan_losses import (
     wasserstein_critic_loss,
     wasserstein_generator_loss,
 )
-from ehrbench_plugins.generators.medgan_nets import Decoder, MinibatchDiscriminator, ResidualGenerator
+from ehrbench_plugins.generators.medgan.nets import Decoder, MinibatchDiscriminator, ResidualGenerator
 from ehrbench_plugins.generators.torch_threads import torch_threads
 
 FAMILY = [MedGAN, MedWGAN, MedBGAN]

@@ -7,13 +7,13 @@ import sys
 
 import numpy as np
 
-from ehrbench import leaderboard as lb
-from ehrbench.collapse import sample_warnings
+from ehrbench.views import leaderboard as lb
+from ehrbench.execution.collapse import sample_warnings
 from ehrbench.config import resolve_config
-from ehrbench.executors import GenerationTask, LocalExecutor
+from ehrbench.execution.executors import GenerationTask, LocalExecutor
 from ehrbench.plugins import load_registry
-from ehrbench.results import ResultStore
-from ehrbench.runner import Runner, plan_run
+from ehrbench.rundir.store import ResultStore
+from ehrbench.execution.runner import Runner, plan_run
 
 TINY = {"patients": 200, "codes": 40}
 

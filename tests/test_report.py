@@ -15,10 +15,10 @@ from _report_run import make_run, shared_run
 
 from ehrbench.config import resolve_config
 from ehrbench.errors import ConfigError
-from ehrbench.figures import pareto_front
-from ehrbench.ranking import noise_aware_ranks, overall_ranking, parse_weights, resolve_weights
-from ehrbench.reference import build_reference, read_reference
-from ehrbench.results import ResultStore
+from ehrbench.views.figures import pareto_front
+from ehrbench.views.ranking import noise_aware_ranks, overall_ranking, parse_weights, resolve_weights
+from ehrbench.rundir.reference import build_reference, read_reference
+from ehrbench.rundir.store import ResultStore
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURE_FILES = {
@@ -51,7 +51,7 @@ def test_noise_aware_ranks_tie_differences_below_the_spread():
 
 
 def test_leaderboard_marks_ties_within_the_repeat_spread(run_dir):
-    from ehrbench import leaderboard as lb
+    from ehrbench.views import leaderboard as lb
 
     board = lb.rebuild(run_dir)
     csv = pd.read_csv(run_dir / "leaderboard.csv")
@@ -158,7 +158,7 @@ def test_report_without_reference_or_samples_still_builds(run_dir, tmp_path, cli
 def test_failed_jobs_are_listed_with_their_reason(tmp_path, plugin_file):
     from ehrbench.config import resolve_config
     from ehrbench.plugins import load_registry
-    from ehrbench.runner import Runner, plan_run
+    from ehrbench.execution.runner import Runner, plan_run
 
     registry = load_registry([plugin_file("faulty")])
     config = resolve_config(None, {"dataset_options": {"patients": 120, "codes": 20}, "repeats": 1, "profile": "smoke",
@@ -187,13 +187,13 @@ def test_published_values_only_for_real_mimic3_in_their_own_column(run_dir, tmp_
 
 
 def test_a_report_error_is_logged_and_the_run_keeps_its_results(tmp_path, monkeypatch, caplog):
-    import ehrbench.report as report
+    import ehrbench.views.report as report
 
     def explode(*args, **kwargs):
         raise RuntimeError("figure engine on fire")
 
     monkeypatch.setattr(report, "build_report", explode)
-    with caplog.at_level(logging.WARNING, logger="ehrbench.report"):
+    with caplog.at_level(logging.WARNING, logger="ehrbench.views.report"):
         out = make_run(tmp_path / "run", generators=["independent-marginals"], metrics=["dimension_wise_probability"],
                        repeats=1)
     assert "figure engine on fire" in caplog.text and "ehrbench report" in caplog.text

@@ -16,8 +16,8 @@ from ehrbench.config import resolve_config
 from ehrbench.errors import ConfigError
 from ehrbench.matrix import EHRMatrix
 from ehrbench.plugins import load_registry
-from ehrbench.results import ResultStore, current_records
-from ehrbench.runner import Runner, plan_run
+from ehrbench.rundir.store import ResultStore, current_records
+from ehrbench.execution.runner import Runner, plan_run
 
 TINY = {"patients": 200, "codes": 40}
 FAST_METRICS = ["dimension_wise_probability", "pairwise_correlation_difference"]

@@ -19,8 +19,8 @@ import pytest
 from ehrbench.api import RunContext
 from ehrbench.errors import ConfigError
 from ehrbench.plugins import load_registry
-from ehrbench_plugins.generators import sdv as sdv_plugin
-from ehrbench_plugins.generators.sdv import CTGAN, TVAE, GaussianCopula, column_names
+from ehrbench_plugins.generators.sdv import synthesizers as sdv_plugin
+from ehrbench_plugins.generators.sdv.synthesizers import CTGAN, TVAE, GaussianCopula, column_names
 
 SDV_NAMES = ("tvae", "ctgan", "gaussian-copula")
 CLASSES = (TVAE, CTGAN, GaussianCopula)
@@ -220,7 +220,7 @@ def test_sequential_transform_equals_sdvs_joblib_path(discrete: bool) -> None:
     import pandas as pd
     from ctgan.data_transformer import DataTransformer
 
-    from ehrbench_plugins.generators.sdv_speedup import sequential_column_transform
+    from ehrbench_plugins.generators.sdv.speedup import sequential_column_transform
 
     rng = np.random.default_rng(0)
     df = pd.DataFrame(rng.poisson(1.0, (500, 4)).astype(np.int32), columns=column_names(4))
@@ -248,7 +248,7 @@ def test_workarounds_are_undone_after_an_error() -> None:
     from ctgan.data_transformer import DataTransformer
     from sdv.metadata._single_table import _SingleTableMetadata
 
-    from ehrbench_plugins.generators.sdv_speedup import wide_table_workarounds
+    from ehrbench_plugins.generators.sdv.speedup import wide_table_workarounds
 
     originals = (DataTransformer._parallel_transform, _SingleTableMetadata.__dict__["_get_invalid_column_values"])
     with pytest.raises(KeyError), wide_table_workarounds() as applied:
@@ -264,8 +264,8 @@ def test_numeric_validation_shortcut_keeps_sdvs_verdicts() -> None:
     import pandas as pd
     from sdv.errors import InvalidDataError
 
-    from ehrbench_plugins.generators.sdv_env import import_sdv
-    from ehrbench_plugins.generators.sdv_speedup import numeric_validation_shortcut
+    from ehrbench_plugins.generators.sdv.environment import import_sdv
+    from ehrbench_plugins.generators.sdv.speedup import numeric_validation_shortcut
 
     sdv = import_sdv()
     metadata = sdv.Metadata.load_from_dict(sdv_plugin.metadata_dict(["c00000", "c00001"], "numerical"))
@@ -294,8 +294,8 @@ def test_no_home_files_and_no_network(tmp_path: Path) -> None:
         socket.getaddrinfo = refuse
         import numpy as np
         from ehrbench.api import RunContext
-        from ehrbench_plugins.generators.sdv import GaussianCopula
-        from ehrbench_plugins.generators.sdv_env import sdv_data_dir
+        from ehrbench_plugins.generators.sdv.synthesizers import GaussianCopula
+        from ehrbench_plugins.generators.sdv.environment import sdv_data_dir
         X = (np.random.default_rng(0).random((60, 4)) < 0.3).astype(np.float32)
         for cls in (GaussianCopula,):  # the import is what writes; one fit covers the rest
             gen = cls.configure("smoke")

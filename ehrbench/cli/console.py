@@ -7,8 +7,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
-from ehrbench.leaderboard import Leaderboard
-from ehrbench.runner import Job
+from ehrbench.views.leaderboard import Leaderboard
+from ehrbench.execution.runner import Job
 
 out = Console()
 err = Console(stderr=True)

@@ -12,7 +12,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from ehrbench import leaderboard as lb
+from ehrbench.views import leaderboard as lb
 from ehrbench.api import RunContext, flat_key
 from ehrbench.config import DEVICES, RunConfig, resolve_config
 from ehrbench.errors import ConfigError, EhrbenchError
@@ -29,7 +29,7 @@ def _plugin_option(func: Callable) -> Callable:
 
 
 def _registry(plugins: tuple[Path, ...]) -> Registry:
-    from ehrbench.console import err
+    from ehrbench.cli.console import err
 
     registry = load_registry(list(plugins))
     for broken in registry.broken:
@@ -88,8 +88,8 @@ def cli() -> None:
 @_plugin_option
 def run(config: Path | None, dataset_option: tuple[str, ...], resume: bool, plugins: tuple[Path, ...], **flags: Any) -> None:
     """Train every generator, sample, score every metric, and write the leaderboard."""
-    from ehrbench.console import ProgressObserver, err, out, print_leaderboard
-    from ehrbench.runner import Runner, default_run_dir, plan_run, read_manifest
+    from ehrbench.cli.console import ProgressObserver, err, out, print_leaderboard
+    from ehrbench.execution.runner import Runner, default_run_dir, plan_run, read_manifest
 
     registry = _registry(plugins)
     flags["generators"] = _split_names(flags["generators"])
@@ -136,7 +136,7 @@ def list_(kind: str | None, plugins: tuple[Path, ...]) -> None:
     """List registered generators, metrics and datasets, and plugins that failed to load."""
     from rich.table import Table
 
-    from ehrbench.console import out
+    from ehrbench.cli.console import out
 
     registry = load_registry(list(plugins))
     for k in [kind] if kind else list(KINDS):
@@ -178,7 +178,7 @@ def evaluate(train_path: Path, test_path: Path, synthetic_path: Path, metrics: s
              representation: str, seed: int, profile: str, as_json: bool, plugins: tuple[Path, ...]) -> None:
     """Score your own synthetic matrix against real train/test matrices, without a plugin."""
     from ehrbench.matrix import EHRMatrix
-    from ehrbench.runner import compute_metric
+    from ehrbench.execution.runner import compute_metric
     from ehrbench.seeding import derive_seed
 
     registry = _registry(plugins)
@@ -213,7 +213,7 @@ def evaluate(train_path: Path, test_path: Path, synthetic_path: Path, metrics: s
 def _print_scores(results: dict[str, float], registry: Registry) -> None:
     from rich.table import Table
 
-    from ehrbench.console import out
+    from ehrbench.cli.console import out
 
     table = Table(title="Scores", title_justify="left")
     for col in ("metric", "category", "direction", "value"):
@@ -226,12 +226,12 @@ def _print_scores(results: dict[str, float], registry: Registry) -> None:
     out.print(table)
 
 
-from ehrbench.cli_report import compare, leaderboard, report  # noqa: E402  (report, compare, leaderboard exports)
+from ehrbench.cli.views import compare, leaderboard, report  # noqa: E402  (report, compare, leaderboard exports)
 
 for _command in (report, compare, leaderboard):
     cli.add_command(_command)
 
-from ehrbench.cli_data import prepare, simulate  # noqa: E402  (prepare mimic3, simulate)
+from ehrbench_plugins.datasets.mimic3_cli import prepare, simulate  # noqa: E402  (prepare mimic3, simulate)
 
 cli.add_command(prepare)
 cli.add_command(simulate)

@@ -14,7 +14,7 @@ from ehrbench.errors import ConfigError
 
 
 def _weights(text: str | None) -> dict[str, float] | None:
-    from ehrbench.ranking import parse_weights
+    from ehrbench.views.ranking import parse_weights
 
     return parse_weights(text) if text is not None else None
 
@@ -25,7 +25,7 @@ _WEIGHTS_HELP = ("Category weights for the overall ranking, e.g. privacy=2,utili
 
 def _write(text: str, output: Path) -> None:
     """Write an export to ``output`` ('-' is stdout)."""
-    from ehrbench.results import write_text_atomic
+    from ehrbench.rundir.store import write_text_atomic
 
     if str(output) == "-":
         click.echo(text, nl=False)
@@ -44,7 +44,7 @@ def _write(text: str, output: Path) -> None:
 @click.option("--weights", help=_WEIGHTS_HELP)
 def report(run_dir: Path, weights: str | None) -> None:
     """Rebuild report.html and figures/ of RUN_DIR from the run directory alone (offline)."""
-    from ehrbench.report import build_report
+    from ehrbench.views.report import build_report
 
     path = build_report(run_dir, _weights(weights))
     click.echo(f"Wrote {path} and {run_dir / 'figures'}/")
@@ -58,7 +58,7 @@ def report(run_dir: Path, weights: str | None) -> None:
 @click.option("--output", type=click.Path(path_type=Path), default=Path("-"), help="File for csv/md ('-': stdout).")
 def compare(run_a: Path, run_b: Path, fmt: str, output: Path) -> None:
     """Per-generator, per-metric differences of RUN_B against RUN_A, with each run's spread."""
-    from ehrbench import compare as cmp
+    from ehrbench.views import compare as cmp
 
     table, warnings = cmp.compare_runs(run_a, run_b)
     if fmt == "csv":
@@ -74,8 +74,8 @@ def compare(run_a: Path, run_b: Path, fmt: str, output: Path) -> None:
 def _print_comparison(table, run_a: Path, run_b: Path) -> None:
     from rich.table import Table
 
-    from ehrbench.compare import format_mean_std, format_number
-    from ehrbench.console import out
+    from ehrbench.views.compare import format_mean_std, format_number
+    from ehrbench.cli.console import out
 
     view = Table(title=f"{run_b.name} (B) against {run_a.name} (A): difference = B − A", title_justify="left")
     for col in ("generator", "metric", "direction", "A mean ± std", "B mean ± std", "difference", "verdict"):
@@ -96,11 +96,11 @@ def _print_comparison(table, run_a: Path, run_b: Path) -> None:
 @click.option("--weights", help=_WEIGHTS_HELP)
 def leaderboard(run_dir: Path, fmt: str | None, output: Path | None, weights: str | None) -> None:
     """Rebuild leaderboard.csv and leaderboard.md of RUN_DIR from its results.jsonl alone; export."""
-    from ehrbench import leaderboard as lb
-    from ehrbench.console import out, print_leaderboard
-    from ehrbench.exports import export
-    from ehrbench.provenance import read_run_manifest
-    from ehrbench.ranking import resolve_weights
+    from ehrbench.views import leaderboard as lb
+    from ehrbench.cli.console import out, print_leaderboard
+    from ehrbench.views.exports import export
+    from ehrbench.views.provenance import read_run_manifest
+    from ehrbench.views.ranking import resolve_weights
 
     board = lb.rebuild(run_dir)
     if fmt is None:

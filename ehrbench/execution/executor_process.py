@@ -36,7 +36,7 @@ from typing import IO, Any
 import numpy as np
 
 import ehrbench
-from ehrbench.executors import GenerationOutcome, JobEvents, JobSpec, execute, file_plugin_modules
+from ehrbench.execution.executors import GenerationOutcome, JobEvents, JobSpec, execute, file_plugin_modules
 from ehrbench.matrix import EHRMatrix, Split
 
 _HEADER = struct.Struct(">Q")
@@ -161,7 +161,7 @@ class ProcessExecutor:
             [str(Path(ehrbench.__file__).resolve().parent.parent), *filter(None, [os.environ.get("PYTHONPATH")])])}
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "ehrbench.executor_process"], stdin=subprocess.PIPE, stdout=output,
+                [sys.executable, "-m", "ehrbench.execution.executor_process"], stdin=subprocess.PIPE, stdout=output,
                 stderr=output, pass_fds=(write_fd, *shared.fds.values()), start_new_session=True, env=env,
             )
         finally:

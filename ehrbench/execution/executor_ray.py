@@ -32,7 +32,7 @@ from dataclasses import replace
 from typing import Any
 
 from ehrbench.errors import ConfigError
-from ehrbench.executors import GenerationOutcome, JobEvents, JobSpec, execute, file_plugin_modules
+from ehrbench.execution.executors import GenerationOutcome, JobEvents, JobSpec, execute, file_plugin_modules
 from ehrbench.matrix import EHRMatrix, Split
 
 

@@ -6,9 +6,9 @@ through :class:`JobEvents` as it arrives, and the runner records it. Three execu
 - ``local`` (this module): in this process, one job at a time. Its timeout is a SIGALRM
   deadline (main thread, POSIX): it interrupts Python code between bytecodes, so a generator
   stuck inside one long native call is stopped when that call returns.
-- ``process`` (:mod:`ehrbench.executor_process`): each job in its own interpreter, with a hard
+- ``process`` (:mod:`ehrbench.execution.executor_process`): each job in its own interpreter, with a hard
   timeout, crash isolation and the job's own peak RSS.
-- ``ray`` (:mod:`ehrbench.executor_ray`): each job a Ray task; Ray is imported only there.
+- ``ray`` (:mod:`ehrbench.execution.executor_ray`): each job a Ray task; Ray is imported only there.
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ehrbench import model_cache
+from ehrbench.execution import model_cache
 from ehrbench.api import Generator, Metric, ProgressReporter, RunContext, null_progress
-from ehrbench.collapse import sample_warnings
-from ehrbench.cost import measure
+from ehrbench.execution.collapse import sample_warnings
+from ehrbench.execution.cost import measure
 from ehrbench.errors import InputError
 from ehrbench.matrix import EHRMatrix, Split, check_values
 from ehrbench.plugins import FILE_PLUGIN_PREFIX
-from ehrbench.scoring import score_rows
+from ehrbench.execution.scoring import score_rows
 
 if TYPE_CHECKING:
     from ehrbench.config import RunConfig
@@ -299,11 +299,11 @@ class LocalExecutor:
 def make_executor(config: RunConfig, device: str) -> Executor:
     """The executor a run's configuration names; process and ray are imported only when used."""
     if config.executor == "process":
-        from ehrbench.executor_process import ProcessExecutor
+        from ehrbench.execution.executor_process import ProcessExecutor
 
         return ProcessExecutor()
     if config.executor == "ray":
-        from ehrbench.executor_ray import RayExecutor
+        from ehrbench.execution.executor_ray import RayExecutor
 
         gpus = config.gpus_per_job if config.gpus_per_job is not None else (1.0 if device.startswith("cuda") else 0.0)
         return RayExecutor(config.ray_address, cpus_per_job=config.cpus_per_job, gpus_per_job=gpus)

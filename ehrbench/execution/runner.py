@@ -14,17 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ehrbench import manifest
+from ehrbench.rundir import environment as manifest
 from ehrbench.api import Metric
 from ehrbench.config import RunConfig
-from ehrbench.device import describe_device, resolve_device
+from ehrbench.execution.device import describe_device, resolve_device
 from ehrbench.errors import ConfigError, InputError
-from ehrbench.executors import (Executor, GenerationOutcome, GenerationTask, Job, JobSpec, make_executor, reporter,
+from ehrbench.execution.executors import (Executor, GenerationOutcome, GenerationTask, Job, JobSpec, make_executor, reporter,
                                 score)
 from ehrbench.matrix import EHRMatrix, Split, split
 from ehrbench.plugins import Registry
-from ehrbench.results import ResultStore, closed_jobs, open_generation, write_json_atomic
-from ehrbench.scoring import compute_metric
+from ehrbench.rundir.store import ResultStore, closed_jobs, open_generation, write_json_atomic
+from ehrbench.execution.scoring import compute_metric
 from ehrbench.seeding import derive_seed
 
 __all__ = ["Job", "Runner", "RunObserver", "RunPlan", "compute_metric", "plan_run"]
@@ -218,7 +218,7 @@ class Runner:
         build = self.plan.config.report
         self.observer.stage("writing report.html and figures" if build else
                             f"report skipped; build it with: ehrbench report {self.run_dir}")
-        from ehrbench.report import finish_run  # never raises: a report error is logged, results stay
+        from ehrbench.views.report import finish_run  # never raises: a report error is logged, results stay
 
         finish_run(self.run_dir, data_split.test, build=build)
         return self.run_dir
@@ -301,7 +301,7 @@ class Runner:
 
 
 class _Recorder:
-    """The runner's side of :class:`ehrbench.executors.JobEvents`: records events as they arrive."""
+    """The runner's side of :class:`ehrbench.execution.executors.JobEvents`: records events as they arrive."""
 
     def __init__(self, runner: Runner, data_split: Split) -> None:
         self.runner = runner

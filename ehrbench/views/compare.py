@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ehrbench import leaderboard as lb
+from ehrbench.views import leaderboard as lb
 from ehrbench.errors import InputError
-from ehrbench.provenance import read_run_manifest
-from ehrbench.results import ResultStore
+from ehrbench.views.provenance import read_run_manifest
+from ehrbench.rundir.store import ResultStore
 
 COLUMNS = ["generator", "category", "metric", "direction", "mean_a", "std_a", "n_a", "mean_b", "std_b", "n_b",
            "difference", "verdict"]

@@ -13,10 +13,10 @@ from typing import Any
 
 import pandas as pd
 
-from ehrbench import report_html as rh
-from ehrbench.leaderboard import CSV_COLUMNS, Leaderboard
-from ehrbench.manifest import now
-from ehrbench.ranking import overall_ranking
+from ehrbench.views import html as rh
+from ehrbench.views.leaderboard import CSV_COLUMNS, Leaderboard
+from ehrbench.rundir.environment import now
+from ehrbench.views.ranking import overall_ranking
 
 FORMATS = ("csv", "md", "html", "json")
 

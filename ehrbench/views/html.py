@@ -1,6 +1,6 @@
 """HTML for the report and the leaderboard export: escaped tables and the page shell.
 
-Pages are self-contained: the stylesheet is inlined from ``ehrbench/templates`` and figures
+Pages are self-contained: the stylesheet is inlined from ``ehrbench/views/templates`` and figures
 are embedded as base64 PNG, so a report opens offline with nothing fetched from the network.
 """
 
@@ -17,9 +17,9 @@ from typing import Any
 
 import pandas as pd
 
-from ehrbench.leaderboard import Leaderboard
-from ehrbench.provenance import PUBLISHED, PUBLISHED_METRICS, PUBLISHED_SOURCE
-from ehrbench.ranking import RANKED_CATEGORIES
+from ehrbench.views.leaderboard import Leaderboard
+from ehrbench.views.provenance import PUBLISHED, PUBLISHED_METRICS, PUBLISHED_SOURCE
+from ehrbench.views.ranking import RANKED_CATEGORIES
 
 ARROWS = {"higher": "↑", "lower": "↓", "info": ""}
 
@@ -47,7 +47,7 @@ def ehrbench_version() -> str:
 
 
 def template(name: str) -> str:
-    return resources.files("ehrbench").joinpath("templates", name).read_text(encoding="utf-8")
+    return resources.files("ehrbench.views").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], css: str = "", row_classes: Sequence[str] = ()) -> str:

@@ -17,9 +17,9 @@ import pandas as pd
 
 from ehrbench.api import Direction
 from ehrbench.errors import InputError
-from ehrbench.provenance import dataset_notice, read_run_manifest
-from ehrbench.ranking import noise_aware_ranks
-from ehrbench.results import ResultStore, current_records, write_text_atomic
+from ehrbench.views.provenance import dataset_notice, read_run_manifest
+from ehrbench.views.ranking import noise_aware_ranks
+from ehrbench.rundir.store import ResultStore, current_records, write_text_atomic
 
 CATEGORY_ORDER = ("fidelity", "utility", "privacy", "cost")
 COST_DIRECTIONS: dict[str, Direction | None] = {

@@ -18,18 +18,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ehrbench import figures as fg
-from ehrbench import leaderboard as lb
-from ehrbench import report_html as rh
+from ehrbench.views import figures as fg
+from ehrbench.views import leaderboard as lb
+from ehrbench.views import html as rh
 from ehrbench.errors import InputError
-from ehrbench.manifest import now
+from ehrbench.rundir.environment import now
 from ehrbench.matrix import EHRMatrix
-from ehrbench.provenance import dataset_notice, read_run_manifest, shows_published
-from ehrbench.ranking import overall_ranking, resolve_weights
-from ehrbench.reference import Aggregates, Reference, aggregate, build_reference, read_reference, write_reference
-from ehrbench.results import ResultStore, current_records, write_text_atomic
+from ehrbench.views.provenance import dataset_notice, read_run_manifest, shows_published
+from ehrbench.views.ranking import overall_ranking, resolve_weights
+from ehrbench.rundir.reference import Aggregates, Reference, aggregate, build_reference, read_reference, write_reference
+from ehrbench.rundir.store import ResultStore, current_records, write_text_atomic
 
-log = logging.getLogger("ehrbench.report")
+log = logging.getLogger("ehrbench.views.report")
 
 REPORT_FILE = "report.html"
 FIGURES_DIR = "figures"

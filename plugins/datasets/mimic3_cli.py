@@ -122,7 +122,7 @@ def simulate(out: Path | None, describe: bool, plugins: tuple[Path, ...], **opti
 def _print_description(stats: list[tuple[str, float | None, float]]) -> None:
     from rich.table import Table
 
-    from ehrbench.console import out
+    from ehrbench.cli.console import out
 
     table = Table(title="Simulated cohort against MIMIC-III", title_justify="left")
     for col, justify in (("statistic", "left"), ("MIMIC-III target", "right"), ("achieved", "right"), ("difference", "right")):

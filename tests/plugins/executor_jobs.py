@@ -97,7 +97,7 @@ class KillsDriver(Generator):
         count = int(counter.read_text()) + 1 if counter.exists() else 1
         counter.write_text(str(count))
         main = getattr(sys.modules["__main__"], "__spec__", None)
-        in_job_process = main is not None and main.name == "ehrbench.executor_process"
+        in_job_process = main is not None and main.name == "ehrbench.execution.executor_process"
         if in_job_process and str(count) == os.environ.get("KILLS_DRIVER_ON"):
             os.kill(os.getppid(), signal.SIGKILL)
             os._exit(0)

@@ -1,1 +1,1 @@
-"""Shared VP-SDE, score network and samplers of the diffusion generators."""
+"""The diffusion family: scoehr and raw-diffusion, with their shared VP-SDE, score network and samplers."""

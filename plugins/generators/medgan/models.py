@@ -24,11 +24,11 @@ from ehrbench.api import Generator, RunContext
 from ehrbench.hookspecs import hookimpl
 from ehrbench.seeding import derive_seed
 
-from .torch_threads import torch_threads
+from ..torch_threads import torch_threads
 
 if TYPE_CHECKING:  # torch is imported when a model is built, so listing plugins stays fast
-    from .medgan_losses import AdversarialLoss
-    from .medgan_train import EpochCallback
+    from .losses import AdversarialLoss
+    from .training import EpochCallback
 
 FORMAT = "ehrbench-medgan-1"
 # Random streams are labelled by the family, not the member: with one seed the three start
@@ -119,10 +119,10 @@ class _MedGANFamily(Generator):
     def fit(self, X_train: np.ndarray, ctx: RunContext) -> None:
         import torch
 
-        from .medgan_nets import (
+        from .nets import (
             Autoencoder, MinibatchDiscriminator, ResidualGenerator, glorot_uniform_, parameter_count,
         )
-        from .medgan_train import AdversarialSetup, Randomness, pretrain_autoencoder, train_adversarial
+        from .training import AdversarialSetup, Randomness, pretrain_autoencoder, train_adversarial
 
         X = self._checked_train(X_train, ctx)
         o = self.options
@@ -190,7 +190,7 @@ class _MedGANFamily(Generator):
     def sample(self, n: int, ctx: RunContext) -> np.ndarray:
         import torch
 
-        from .medgan_train import Randomness, generate, to_records
+        from .training import Randomness, generate, to_records
 
         if self._nets is None:
             raise RuntimeError(f"{self.name}: sample() was called before fit(); fit it on the train matrix first.")
@@ -236,7 +236,7 @@ class _MedGANFamily(Generator):
     def load(self, directory: Path, ctx: RunContext) -> None:
         import torch
 
-        from .medgan_nets import Decoder, ResidualGenerator
+        from .nets import Decoder, ResidualGenerator
 
         directory = Path(directory)
         meta = json.loads((directory / "model.json").read_text())
@@ -284,7 +284,7 @@ class MedGAN(_MedGANFamily):
     description = "medGAN (Choi et al. 2017): pretrained autoencoder, residual generator, minibatch-averaging discriminator"
 
     def _loss(self) -> AdversarialLoss:
-        from .medgan_losses import MINIMAX
+        from .losses import MINIMAX
 
         return MINIMAX
 
@@ -297,7 +297,7 @@ class MedWGAN(_MedGANFamily):
     Options = MedWGANOptions
 
     def _loss(self) -> AdversarialLoss:
-        from .medgan_losses import wasserstein_gp
+        from .losses import wasserstein_gp
 
         return wasserstein_gp(self.options.gp_weight)
 
@@ -309,7 +309,7 @@ class MedBGAN(_MedGANFamily):
     description = "medBGAN (Baowaly et al. 2019): medGAN with a boundary-seeking generator loss"
 
     def _loss(self) -> AdversarialLoss:
-        from .medgan_losses import BOUNDARY_SEEKING
+        from .losses import BOUNDARY_SEEKING
 
         return BOUNDARY_SEEKING
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .medgan_losses import AdversarialLoss, gradient_penalty, reconstruction_loss
-from .medgan_nets import Autoencoder, Decoder, MinibatchDiscriminator, ResidualGenerator
+from .losses import AdversarialLoss, gradient_penalty, reconstruction_loss
+from .nets import Autoencoder, Decoder, MinibatchDiscriminator, ResidualGenerator
 
 # Called after every epoch with (phase, epoch number from 1, epochs in the phase, mean losses).
 EpochCallback = Callable[[str, int, int, dict[str, float]], None]

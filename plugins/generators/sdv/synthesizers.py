@@ -113,8 +113,8 @@ class _SDVGenerator(Generator):
     def fit(self, X_train: np.ndarray, ctx: RunContext) -> None:
         import pandas as pd
 
-        from ehrbench_plugins.generators.sdv_env import import_sdv
-        from ehrbench_plugins.generators.sdv_speedup import wide_table_workarounds
+        from ehrbench_plugins.generators.sdv.environment import import_sdv
+        from ehrbench_plugins.generators.sdv.speedup import wide_table_workarounds
 
         X = np.asarray(X_train)
         if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:

@@ -1,0 +1,5 @@
+"""The ``ehrbench`` command line: parses flags, calls the stages, prints."""
+
+from ehrbench.cli.main import cli, main
+
+__all__ = ["cli", "main"]

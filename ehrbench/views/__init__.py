@@ -1,0 +1,1 @@
+"""Views of a finished run, built from its directory alone: leaderboards, ranks, comparisons, the report."""

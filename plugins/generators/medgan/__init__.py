@@ -1,0 +1,1 @@
+"""The medGAN family: medgan, medwgan and medbgan, one implementation that differs only in the adversarial loss."""
