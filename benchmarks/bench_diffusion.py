@@ -103,7 +103,7 @@ def speed(device: torch.device, args: argparse.Namespace) -> None:
 
 def fidelity(device: str, args: argparse.Namespace) -> None:
     from ehrbench.matrix import split
-    from ehrbench.execution.runner import compute_metric
+    from ehrbench.execution.scoring import compute_metric
     from ehrbench_plugins.datasets.simulated import SimulatedDataset
     from ehrbench_plugins.generators.diffusion.scoehr import ScoEHR
     from ehrbench_plugins.metrics.fidelity import ehrbench_metrics

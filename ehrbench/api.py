@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, get_args
 
 import numpy as np
 
@@ -23,9 +23,15 @@ if TYPE_CHECKING:
     from ehrbench.matrix import EHRMatrix
 
 Representation = Literal["count", "binary"]
+REPRESENTATIONS: tuple[str, ...] = get_args(Representation)
+Profile = Literal["smoke", "quick", "paper"]
+PROFILES: tuple[str, ...] = get_args(Profile)
 Category = Literal["fidelity", "utility", "privacy"]
-CATEGORIES: tuple[str, ...] = ("fidelity", "utility", "privacy")
-PROFILES: tuple[str, ...] = ("smoke", "quick", "paper")
+# What a metric may declare, in the order every leaderboard shows them.
+CATEGORIES: tuple[str, ...] = get_args(Category)
+# The host measures cost itself (seconds, memory, parameters); it is a leaderboard category, not a metric's.
+COST = "cost"
+LEADERBOARD_CATEGORIES: tuple[str, ...] = (*CATEGORIES, COST)
 MAIN_KEY = "value"
 
 
@@ -152,9 +158,36 @@ class Direction:
         return -value if self.higher_is_better else value
 
     def describe(self) -> str:
-        if self.target is not None:
-            return f"toward {self.target:g}"
-        return "higher" if self.higher_is_better else "lower"
+        """The direction as text: ``higher``, ``lower`` or ``toward X`` (see :func:`direction_text`)."""
+        return direction_text(self)
+
+
+INFO_TEXT = "info"
+_TOWARD = "toward "
+
+
+def direction_text(direction: Direction | None) -> str:
+    """The one text form of a direction, in ``leaderboard.csv`` and every view: ``higher``, ``lower``,
+    ``toward X``, or ``info`` for an informational number (``None``)."""
+    if direction is None:
+        return INFO_TEXT
+    if direction.target is not None:
+        return f"{_TOWARD}{direction.target:g}"
+    return "higher" if direction.higher_is_better else "lower"
+
+
+def parse_direction(text: str) -> Direction | None:
+    """The inverse of :func:`direction_text`; ``None`` for ``info``. Unknown text is a ValueError."""
+    if text == INFO_TEXT:
+        return None
+    if text in ("higher", "lower"):
+        return Direction(text == "higher")
+    if text.startswith(_TOWARD):
+        try:
+            return Direction(False, float(text[len(_TOWARD):]))
+        except ValueError:
+            pass
+    raise ValueError(f"not a direction: {text!r} (expected higher, lower, toward X or info)")
 
 
 # The ``key_directions`` value of an informational number: reported, never ranked.
@@ -179,6 +212,10 @@ class Metric(_Configurable, ABC):
     install_hint: ClassVar[str] = ""
     default: ClassVar[bool] = True
     profiles: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    # Whether the headline value can be an axis of the report's trade-off figures, and how strongly it
+    # asks to be: among a category's ranked metrics the smallest number wins; None never asks. A
+    # category where no metric asks uses its first ranked metric.
+    tradeoff_axis: ClassVar[int | None] = None
 
     @classmethod
     def configure(cls, overrides: Mapping[str, Any] | None = None, profile: str = "paper") -> Metric:
@@ -208,6 +245,29 @@ def flat_key(metric: str, key: str) -> str:
     return metric if key == MAIN_KEY else f"{metric}.{key}"
 
 
+@dataclass(frozen=True)
+class PublishedResults:
+    """Numbers a paper published on a dataset, shown beside a run's own and never ranked with them.
+
+    ``values`` maps a generator's registry name to {metric name: value}, as printed in ``source``;
+    ``representation`` is the one the paper measured on, so a report can say when a run's differs.
+    """
+
+    source: str
+    representation: Representation
+    values: Mapping[str, Mapping[str, float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form stored in ``run.json`` (``dataset.published``)."""
+        return {"source": self.source, "representation": self.representation,
+                "values": {g: dict(v) for g, v in self.values.items()}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PublishedResults:
+        return cls(str(data["source"]), data["representation"],
+                   {str(g): {str(m): float(x) for m, x in v.items()} for g, v in data["values"].items()})
+
+
 class Dataset(_Configurable, ABC):
     """Produces the real patient × code matrix; ``fingerprint`` identifies its content."""
 
@@ -216,6 +276,11 @@ class Dataset(_Configurable, ABC):
     simulated: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ()
     install_hint: ClassVar[str] = ""
+    # The dataset a run uses when none is named; exactly one available dataset may claim it.
+    default: ClassVar[bool] = False
+    # Published results on this dataset (e.g. a paper's table), shown in the report of a run on the
+    # real data (never on simulated data), in their own column.
+    published: ClassVar[tuple[PublishedResults, ...]] = ()
 
     @classmethod
     def configure(cls, overrides: Mapping[str, Any] | None = None) -> Dataset:

@@ -7,6 +7,7 @@ temporary file is created with mode 0666 and the kernel applies the umask, as fo
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Iterator
@@ -42,3 +43,16 @@ def atomic_open(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Atomically replace a text file (leaderboards, reports, exports)."""
+    with atomic_open(path) as fh:
+        fh.write(text)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Atomically replace ``path`` with ``data`` as indented JSON."""
+    with atomic_open(path) as fh:
+        json.dump(data, fh, indent=2, sort_keys=True, default=str)
+        fh.write("\n")

@@ -8,15 +8,25 @@ must agree with it.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
+from ehrbench.api import COST, LEADERBOARD_CATEGORIES, Profile, Representation
 from ehrbench.errors import ConfigError
 from ehrbench.options import build_options
 
-DEVICES = ("auto", "cpu", "cuda")
+Device = Literal["auto", "cpu", "cuda"]
+DEVICES: tuple[str, ...] = get_args(Device)
+# Where jobs run (ehrbench.execution.executors): in this process, one interpreter per job, Ray tasks.
+ExecutorName = Literal["local", "process", "ray"]
+EXECUTORS: tuple[str, ...] = get_args(ExecutorName)
+# Category weights of the overall ranking. Cost is shown beside the others but, by default, does not
+# decide which generator is best.
+DEFAULT_WEIGHTS: dict[str, float] = {**dict.fromkeys(LEADERBOARD_CATEGORIES, 1.0), COST: 0.0}
 
 # Keys that may change between an interrupted run and its resumption without changing results.
 RESUMABLE_KEYS = {"timeout", "out", "device", "weights", "report"}  # weights only re-rank
@@ -29,27 +39,26 @@ class RunConfig:
     """Everything that defines a run; field names are the TOML keys and CLI flags."""
 
     name: str | None = None
-    dataset: str = "simulated"
+    dataset: str | None = None  # None: the dataset plugin marked default
     dataset_options: dict[str, Any] = field(default_factory=dict)
     generators: list[str] | None = None
     generator_options: dict[str, Any] = field(default_factory=dict)
     metrics: list[str] | None = None
     metric_options: dict[str, Any] = field(default_factory=dict)
     repeats: int = 3
-    profile: Literal["smoke", "quick", "paper"] = "quick"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    profile: Profile = "quick"
+    device: Device = "auto"
     seed: int = 0
     samples: int | None = None
-    representation: Literal["count", "binary"] = "count"
+    representation: Representation = "count"
     test_fraction: float = 0.3
     timeout: float | None = None
     out: str | None = None
-    # Where jobs run (executors.py): local (in-process), process (one interpreter per job), ray.
-    executor: Literal["local", "process", "ray"] = "local"
+    executor: ExecutorName = "local"
     ray_address: str | None = None  # None: start a local Ray runtime; "auto": join a running cluster
     gpus_per_job: float | None = None  # Ray resources per job; None: 1 on CUDA, else 0
     cpus_per_job: float = 1.0
-    # Use-case weights per category for the overall ranking, e.g. {privacy = 2} (ranking.py).
+    # Use-case weights per category for the overall ranking, e.g. {privacy = 2} (views/ranking.py).
     weights: dict[str, float] = field(default_factory=dict)
     # False: skip report.html and its figures (about 30 s for 20 figures); `ehrbench report` builds them later.
     report: bool = True
@@ -67,8 +76,6 @@ class RunConfig:
             raise ValueError(f"cpus_per_job must be positive, got {self.cpus_per_job}")
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
-        from ehrbench.views.ranking import resolve_weights
-
         try:
             resolve_weights(self.weights)
         except ConfigError as exc:  # re-raised as ValueError so the message names the file
@@ -80,6 +87,38 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def resolve_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
+    """The defaults with the user's category weights on top; bad values are a ConfigError."""
+    merged = dict(DEFAULT_WEIGHTS)
+    for category, value in (weights or {}).items():
+        if category not in DEFAULT_WEIGHTS:
+            raise ConfigError(
+                f"weights: unknown category '{category}'; expected some of {', '.join(LEADERBOARD_CATEGORIES)}."
+            )
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"weights: '{category}' must be a non-negative number, got {value!r}.")
+        merged[category] = float(value)
+    if not any(merged.values()):
+        raise ConfigError("weights: every category weight is 0; give at least one a positive weight.")
+    return merged
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """``privacy=2,utility=1`` (the CLI's --weights) → a weights mapping."""
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise ConfigError(f"--weights expects CATEGORY=NUMBER pairs separated by commas, got {part!r}.")
+    return resolve_weights(out)
 
 
 def read_toml(path: Path) -> dict[str, Any]:

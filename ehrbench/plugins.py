@@ -33,6 +33,8 @@ KINDS: dict[str, tuple[str, type, str]] = {
     "datasets": ("ehrbench_datasets", Dataset, r"[a-z0-9]+(-[a-z0-9]+)*"),
 }
 SINGULAR = {"generators": "generator", "metrics": "metric", "datasets": "dataset"}
+# Command groups plugins add to: the hook that fills each, keyed by the command line's group name.
+COMMAND_GROUPS: dict[str, str] = {"ehrbench": "ehrbench_commands", "prepare": "ehrbench_prepare_commands"}
 # Module names of --plugin files start with this; job workers re-import them by path.
 FILE_PLUGIN_PREFIX = "ehrbench_file_plugin_"
 
@@ -54,6 +56,7 @@ class Entry:
     cls: Any
     source: str
     unavailable: str | None = None
+    distribution: str | None = None  # the installed distribution that provides it (None: a --plugin file)
 
 
 @dataclass
@@ -64,6 +67,8 @@ class Registry:
         default_factory=lambda: {kind: {} for kind in KINDS}
     )
     broken: list[BrokenPlugin] = field(default_factory=list)
+    # Plugin commands by group (:data:`COMMAND_GROUPS`) and name; ``cls`` holds the click command.
+    commands: dict[str, dict[str, Entry]] = field(default_factory=lambda: {group: {} for group in COMMAND_GROUPS})
 
     def names(self, kind: str, available_only: bool = False) -> list[str]:
         return sorted(
@@ -118,6 +123,10 @@ def _entry_point_sources() -> list[tuple[str, Any]]:
         dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "unknown distribution"
         sources.append((f"entry point '{ep.name}' ({ep.value}, {dist})", ep))
     return sources
+
+
+def _distribution(ep: Any) -> str | None:
+    return ep.dist.name if ep.dist is not None else None
 
 
 def load_plugin_file(path: Path) -> ModuleType:
@@ -178,8 +187,10 @@ def load_registry(plugin_files: list[Path] | tuple[Path, ...] = (), entry_points
     registry = Registry()
 
     modules: list[tuple[str, Any, Path | None]] = []
+    distributions: dict[str, str | None] = {}
     if entry_points:
         for label, ep in _entry_point_sources():
+            distributions[label] = _distribution(ep)
             try:
                 modules.append((label, ep.load(), None))
             except Exception as exc:  # any import failure of a third party is reported, not fatal
@@ -207,25 +218,48 @@ def load_registry(plugin_files: list[Path] | tuple[Path, ...] = (), entry_points
 
     for kind, (hook_name, _, _) in KINDS.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            _collect(registry, kind, impl.plugin_name, impl.function)
+            _collect(registry, kind, impl.plugin_name, impl.function, distributions.get(impl.plugin_name))
+    for group, hook_name in COMMAND_GROUPS.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin_name in distributions:  # commands come from installed plugins only
+                _collect_commands(registry, group, impl.plugin_name, impl.function)
     return registry
 
 
-def _collect(registry: Registry, kind: str, source: str, hook: Any) -> None:
+def _call(registry: Registry, source: str, hook: Any) -> list[Any] | None:
+    """The hook's list, or None (the source recorded as broken) when it raises."""
     try:
-        classes = list(hook() or [])
+        return list(hook() or [])
     except Exception as exc:
         registry.broken.append(BrokenPlugin(source, f"{hook.__name__}() raised {_describe_exception(exc)}"))
-        return
-    for cls in classes:
+        return None
+
+
+def _duplicate(what: str, name: str, first: str, second: str) -> PluginError:
+    return PluginError(f"{what} name '{name}' is registered twice: by {first} and by {second}. "
+                       f"Uninstall or rename one of them.")
+
+
+def _collect(registry: Registry, kind: str, source: str, hook: Any, distribution: str | None) -> None:
+    for cls in _call(registry, source, hook) or []:
         problem = _check_class(kind, cls)
         if problem:
             registry.broken.append(BrokenPlugin(source, problem))
             continue
         existing = registry.entries[kind].get(cls.name)
         if existing is not None:
-            raise PluginError(
-                f"{SINGULAR[kind]} name '{cls.name}' is registered twice: by {existing.source} "
-                f"and by {source}. Uninstall or rename one of them."
-            )
-        registry.entries[kind][cls.name] = Entry(kind, cls.name, cls, source, _missing_requirement(cls))
+            raise _duplicate(SINGULAR[kind], cls.name, existing.source, source)
+        registry.entries[kind][cls.name] = Entry(kind, cls.name, cls, source, _missing_requirement(cls), distribution)
+
+
+def _collect_commands(registry: Registry, group: str, source: str, hook: Any) -> None:
+    import click
+
+    for command in _call(registry, source, hook) or []:
+        if not isinstance(command, click.Command) or not command.name:
+            registry.broken.append(BrokenPlugin(source, f"{command!r} is not a named click command"))
+            continue
+        existing = registry.commands[group].get(command.name)
+        if existing is not None:
+            raise _duplicate("command", command.name, existing.source, source)
+        registry.commands[group][command.name] = Entry(group, command.name, command, source)

@@ -8,12 +8,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ehrbench.views import leaderboard
 from ehrbench.config import resolve_config
 from ehrbench.execution.executors import Executor
+from ehrbench.execution.plan import plan_run
 from ehrbench.plugins import load_registry
-from ehrbench.rundir.store import ResultStore, current_records
-from ehrbench.execution.runner import Runner, plan_run
+from ehrbench.execution.runner import Runner
+from ehrbench.rundir.directory import RunDirectory
+from ehrbench.rundir.records import current_records
 
 PLUGINS = Path(__file__).parent / "plugins"
 GRID = ["independent-marginals", "train-resample", "torch-autoencoder"]
@@ -27,12 +28,11 @@ def run_grid(out: Path, generators=GRID, executor: Executor | None = None, obser
     values = {"dataset_options": TINY, "generators": list(generators), "metrics": METRICS, "repeats": 1,
               "profile": "smoke", "device": "cpu", **overrides}
     Runner(plan_run(resolve_config(None, values), registry), registry, out, observer=observer, executor=executor).run()
-    leaderboard.rebuild(out)
     return out
 
 
 def records(out: Path) -> list[dict]:
-    return ResultStore(out).read()
+    return RunDirectory(out).records()
 
 
 def metric_values(out: Path) -> dict[tuple, float]:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ehrbench.config import resolve_config
 from ehrbench.plugins import load_registry
-from ehrbench.execution.runner import Runner, plan_run
+from ehrbench.execution.plan import plan_run
+from ehrbench.execution.runner import Runner
 
 PLUGINS = Path(__file__).parent / "plugins"
 GENERATORS = ["independent-marginals", "train-resample", "cacheable"]

@@ -11,7 +11,7 @@ import pytest
 from _report_run import make_run, shared_run
 
 from ehrbench.views.compare import compare_runs
-from ehrbench.rundir.store import ResultStore
+from ehrbench.rundir.directory import RunDirectory
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def shifted(run_a: Path, tmp_path: Path, metric: str, delta: float) -> Path:
     """A copy of run A whose ``metric`` values are all ``delta`` higher: B − A is exactly ``delta``."""
     b = tmp_path / "b"
     shutil.copytree(run_a, b)
-    records = ResultStore(b).read()
+    records = RunDirectory(b).records()
     for r in records:
         if r.get("type") == "metric" and r["metric"] == metric:
             r["value"] += delta

@@ -12,7 +12,8 @@ def test_precedence_defaults_file_flags(tmp_path):
     file = tmp_path / "c.toml"
     file.write_text('repeats = 5\nprofile = "smoke"\n[dataset_options]\npatients = 100\n')
     cfg = resolve_config(file, {"repeats": 2, "generators": None})
-    assert cfg.repeats == 2 and cfg.profile == "smoke" and cfg.dataset == "simulated"
+    assert cfg.repeats == 2 and cfg.profile == "smoke"
+    assert cfg.dataset is None  # the dataset plugin marked default, resolved by the plan
     assert cfg.dataset_options == {"patients": 100}
 
 

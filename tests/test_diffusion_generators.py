@@ -11,7 +11,8 @@ import pytest
 
 from ehrbench.api import RunContext
 from ehrbench.errors import ConfigError
-from ehrbench.execution.executors import GenerationTask, LocalExecutor
+from ehrbench.execution.executors import LocalExecutor
+from ehrbench.execution.job import GenerationTask
 from ehrbench_plugins.generators.diffusion.raw_diffusion import RawDiffusion, padded_size
 from ehrbench_plugins.generators.diffusion.scoehr import ScoEHR
 

@@ -13,7 +13,7 @@ import torch
 
 from ehrbench.api import RunContext
 from ehrbench.errors import ConfigError
-from ehrbench.rundir.store import ResultStore
+from ehrbench.rundir.directory import RunDirectory
 from ehrbench_plugins.generators.medgan import models as medgan
 from ehrbench_plugins.generators.medgan.models import MedBGAN, MedGAN, MedWGAN
 from ehrbench_plugins.generators.medgan.losses import (
@@ -316,7 +316,7 @@ def family_run(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_cli_runs_the_family_with_logs_and_cache(family_run):
     _, out = family_run
-    records = ResultStore(out).read()
+    records = RunDirectory(out).records()
     jobs = {r["generator"]: r for r in records if r["type"] == "job"}
     assert set(jobs) == {"medgan", "medwgan", "medbgan"} and all(j["status"] == "ok" for j in jobs.values())
     training = {r["generator"]: r["curves"] for r in records if r["type"] == "training"}
@@ -340,7 +340,7 @@ def test_cli_flags_a_collapsed_run(cli, family_run, tmp_path):
     shutil.rmtree(out / "samples")
     result = cli("run", config, "--generators", "medgan,medwgan,medbgan", "--out", out, "--resume")
     assert result.code == 0, result.err
-    records = ResultStore(out).read()
+    records = RunDirectory(out).records()
     cost = {r["generator"]: r for r in records if r["type"] == "cost"}
     job = {r["generator"]: r for r in records if r["type"] == "job"}
     assert all(c["model_loaded"] for c in cost.values()) and job["medgan"]["status"] == "ok"

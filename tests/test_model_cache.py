@@ -7,13 +7,15 @@ import sys
 
 import numpy as np
 
-from ehrbench.views import leaderboard as lb
-from ehrbench.execution.collapse import sample_warnings
 from ehrbench.config import resolve_config
-from ehrbench.execution.executors import GenerationTask, LocalExecutor
+from ehrbench.execution.collapse import sample_warnings
+from ehrbench.execution.executors import LocalExecutor
+from ehrbench.execution.job import GenerationTask
+from ehrbench.execution.plan import plan_run
+from ehrbench.execution.runner import Runner
 from ehrbench.plugins import load_registry
-from ehrbench.rundir.store import ResultStore
-from ehrbench.execution.runner import Runner, plan_run
+from ehrbench.rundir.directory import RunDirectory
+from ehrbench.views import leaderboard as lb
 
 TINY = {"patients": 200, "codes": 40}
 
@@ -33,7 +35,7 @@ def test_fitted_model_is_saved_whole_and_its_curve_recorded(tmp_path, plugin_fil
     assert (model / "COMPLETE").is_file() and (model / "p.npy").is_file()
     assert not (out / "models" / "train-resample").exists()  # real rows never cached
     assert [p.name for p in (out / "models" / "cacheable").iterdir()] == ["repeat-0"]  # no temp leftovers
-    training = [r for r in ResultStore(out).read() if r["type"] == "training"]
+    training = [r for r in RunDirectory(out).records() if r["type"] == "training"]
     assert [(r["generator"], r["curves"]["loss"][:2]) for r in training] == [("cacheable", [1.0, 0.5])]
 
 
@@ -56,7 +58,7 @@ def test_a_complete_cached_model_replaces_fit(tmp_path, plugin_file):
 
 def test_collapsed_samples_are_flagged_in_the_leaderboard(tmp_path, plugin_file):
     out, _ = _run(tmp_path, plugin_file, ["collapsing", "independent-marginals"])
-    board = lb.rebuild(out)
+    board = lb.load(out)
     assert list(board.flags["generator"]) == ["collapsing"] * len(board.flags)
     assert any("have no code" in w for w in board.flags["warning"])
     assert "## Flags" in (out / "leaderboard.md").read_text()

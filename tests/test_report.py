@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from _report_run import make_run, shared_run
 
-from ehrbench.config import resolve_config
+from ehrbench.config import parse_weights, resolve_config, resolve_weights
 from ehrbench.errors import ConfigError
 from ehrbench.views.figures import pareto_front
-from ehrbench.views.ranking import noise_aware_ranks, overall_ranking, parse_weights, resolve_weights
+from ehrbench.rundir.directory import RunDirectory
 from ehrbench.rundir.reference import build_reference, read_reference
-from ehrbench.rundir.store import ResultStore
+from ehrbench.views.ranking import noise_aware_ranks, overall_ranking
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURE_FILES = {
@@ -53,7 +53,7 @@ def test_noise_aware_ranks_tie_differences_below_the_spread():
 def test_leaderboard_marks_ties_within_the_repeat_spread(run_dir):
     from ehrbench.views import leaderboard as lb
 
-    board = lb.rebuild(run_dir)
+    board = lb.load(run_dir)
     csv = pd.read_csv(run_dir / "leaderboard.csv")
     part = csv[csv["metric"] == "pairwise_correlation_difference"].set_index("generator")
     expected = noise_aware_ranks(part["mean"].to_numpy(), part["std"].to_numpy())
@@ -115,7 +115,7 @@ def test_reference_holds_aggregates_only_and_matches_a_hand_computation(run_dir)
         assert set(npz.files) == {"codes", "top_index", "n_rows", "prevalence", "codes_per_record", "top_corr"}
         assert npz["prevalence"].shape == (40,) and npz["top_corr"].shape == (30, 30)
     manifest = json.loads((run_dir / "run.json").read_text())
-    assert int(read_reference(run_dir).real.n_rows) == manifest["split"]["n_test"]
+    assert int(read_reference(RunDirectory(run_dir).reference_path).real.n_rows) == manifest["split"]["n_test"]
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -158,7 +158,8 @@ def test_report_without_reference_or_samples_still_builds(run_dir, tmp_path, cli
 def test_failed_jobs_are_listed_with_their_reason(tmp_path, plugin_file):
     from ehrbench.config import resolve_config
     from ehrbench.plugins import load_registry
-    from ehrbench.execution.runner import Runner, plan_run
+    from ehrbench.execution.plan import plan_run
+    from ehrbench.execution.runner import Runner
 
     registry = load_registry([plugin_file("faulty")])
     config = resolve_config(None, {"dataset_options": {"patients": 120, "codes": 20}, "repeats": 1, "profile": "smoke",
@@ -169,21 +170,34 @@ def test_failed_jobs_are_listed_with_their_reason(tmp_path, plugin_file):
     assert "nan-output" in section and "NaN" in section
 
 
-def test_published_values_only_for_real_mimic3_in_their_own_column(run_dir, tmp_path, cli):
-    copy = copy_run(run_dir, tmp_path)
-    manifest = json.loads((copy / "run.json").read_text())
-    manifest["dataset"].update(name="mimic3", simulated=False, representation="binary")
-    (copy / "run.json").write_text(json.dumps(manifest))
-    assert cli("report", copy).code == 0
-    html = (copy / "report.html").read_text()
+def test_published_values_come_from_the_dataset_plugin_and_only_for_real_data(tmp_path, plugin_file, cli):
+    from ehrbench.execution.plan import plan_run
+    from ehrbench.execution.runner import Runner
+    from ehrbench.plugins import load_registry
+
+    registry = load_registry([plugin_file("published_dataset")])
+    config = resolve_config(None, {"dataset": "published-cohort", "repeats": 1, "profile": "smoke",
+                                   "generators": ["independent-marginals"], "representation": "binary",
+                                   "metrics": ["dimension_wise_probability", "pairwise_correlation_difference"]})
+    out = Runner(plan_run(config, registry), registry, tmp_path / "run").run().directory
+    stored = json.loads((out / "run.json").read_text())["dataset"]["published"]
+    assert stored == [registry.get("datasets", "published-cohort").published[0].to_dict()]
+    html = (out / "report.html").read_text()
     section = html.split('id="published"')[1].split("</section>")[0]
-    assert "PUBLISHED values" in section and "published (paper)" in section
+    assert "PUBLISHED values" in section and "published (paper)" in section and "Example et al. 2024" in section
     assert '<td class="published">0.0019</td>' in section and '<td class="published">0.87</td>' in section
-    assert "not measured in this run" in section  # medgan & co. did not run here
+    assert "not measured in this run" in section  # not-in-this-run did not run here
+    assert "not directly comparable" not in section  # the run is binary, as the paper was
     assert "SIMULATED DATA" not in html
     # published numbers never enter the leaderboard tables
     leaderboard = html.split('id="lb-fidelity"')[1].split("</section>")[0]
     assert "0.0019" not in leaderboard
+    # the same run marked simulated shows none
+    manifest = json.loads((out / "run.json").read_text())
+    manifest["dataset"]["simulated"] = True
+    (out / "run.json").write_text(json.dumps(manifest))
+    assert cli("report", out).code == 0
+    assert 'id="published"' not in (out / "report.html").read_text()
 
 
 def test_a_report_error_is_logged_and_the_run_keeps_its_results(tmp_path, monkeypatch, caplog):
@@ -198,7 +212,7 @@ def test_a_report_error_is_logged_and_the_run_keeps_its_results(tmp_path, monkey
                        repeats=1)
     assert "figure engine on fire" in caplog.text and "ehrbench report" in caplog.text
     assert not (out / "report.html").exists()
-    assert any(r["type"] == "job" and r["status"] == "ok" for r in ResultStore(out).read())
+    assert any(r["type"] == "job" and r["status"] == "ok" for r in RunDirectory(out).records())
     assert (out / "reference.npz").exists()
 
 

@@ -16,8 +16,10 @@ from ehrbench.config import resolve_config
 from ehrbench.errors import ConfigError
 from ehrbench.matrix import EHRMatrix
 from ehrbench.plugins import load_registry
-from ehrbench.rundir.store import ResultStore, current_records
-from ehrbench.execution.runner import Runner, plan_run
+from ehrbench.execution.plan import plan_run
+from ehrbench.execution.runner import Runner
+from ehrbench.rundir.directory import RunDirectory
+from ehrbench.rundir.records import current_records
 
 TINY = {"patients": 200, "codes": 40}
 FAST_METRICS = ["dimension_wise_probability", "pairwise_correlation_difference"]
@@ -34,7 +36,7 @@ def run(tmp_path: Path, plugins=(), resume=False, **overrides) -> Path:
 
 
 def records(out: Path) -> list[dict]:
-    return ResultStore(out).read()
+    return RunDirectory(out).records()
 
 
 def test_run_directory_layout_and_records(tmp_path):

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ehrbench.views.leaderboard import Leaderboard
-from ehrbench.execution.runner import Job
+from ehrbench.execution.job import Job
 
 out = Console()
 err = Console(stderr=True)

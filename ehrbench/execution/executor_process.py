@@ -35,15 +35,16 @@ from typing import IO, Any
 
 import numpy as np
 
-import ehrbench
-from ehrbench.execution.executors import GenerationOutcome, JobEvents, JobSpec, execute, file_plugin_modules
+from ehrbench.execution.job import GenerationOutcome, JobEvents, JobSpec, execute, file_plugin_modules
 from ehrbench.matrix import EHRMatrix, Split
+from ehrbench.rundir.records import Status
 
 _HEADER = struct.Struct(">Q")
 _POLL_SECONDS = 0.5
 _EXIT_GRACE_SECONDS = 10.0
 _OUTPUT_TAIL_CHARS = 600
-# The progress messages of executors.generate, mapped to the step names its failure reasons use.
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the folder ehrbench is imported from
+# The progress messages of job.generate, mapped to the step names its failure reasons use.
 _STEPS = {"loading the saved model": "load", "fitting": "fit", "sampling": "sample"}
 
 
@@ -136,6 +137,7 @@ class ProcessExecutor:
     """Runs jobs one at a time, each in its own interpreter."""
 
     name = "process"
+    requires: tuple[str, ...] = ()
 
     def run(self, specs: list[JobSpec], data: Split, events: JobEvents) -> None:
         if not specs:
@@ -158,7 +160,7 @@ class ProcessExecutor:
         }, protocol=pickle.HIGHEST_PROTOCOL)
         output = tempfile.TemporaryFile()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            [str(Path(ehrbench.__file__).resolve().parent.parent), *filter(None, [os.environ.get("PYTHONPATH")])])}
+            [str(_SOURCE_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "ehrbench.execution.executor_process"], stdin=subprocess.PIPE, stdout=output,
@@ -186,8 +188,8 @@ class ProcessExecutor:
         if watch.generated is None:
             reason = _death_reason(watch, code, tail, spec.task.timeout)
             cost = {"device": spec.task.device, "n_samples": spec.task.n_samples, "peak_rss_mb": peak_rss_mb}
-            events.generated(spec, GenerationOutcome("failed", reason, cost=cost))
-        elif watch.generated.status == "ok" and not watch.scored:
+            events.generated(spec, GenerationOutcome(Status.FAILED, reason, cost=cost))
+        elif watch.generated.status == Status.OK and not watch.scored:
             events.lost(spec, _death_reason(watch, code, tail, None))
 
     def _follow(self, proc: subprocess.Popen, reader: _FrameReader, spec: JobSpec, events: JobEvents,

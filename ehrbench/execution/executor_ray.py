@@ -32,8 +32,9 @@ from dataclasses import replace
 from typing import Any
 
 from ehrbench.errors import ConfigError
-from ehrbench.execution.executors import GenerationOutcome, JobEvents, JobSpec, execute, file_plugin_modules
+from ehrbench.execution.job import GenerationOutcome, JobEvents, JobSpec, execute, file_plugin_modules
 from ehrbench.matrix import EHRMatrix, Split
+from ehrbench.rundir.records import Status
 
 
 def _import_ray() -> Any:
@@ -87,6 +88,7 @@ class RayExecutor:
     """Submits jobs as Ray tasks, as many at a time as the cluster can run."""
 
     name = "ray"
+    requires: tuple[str, ...] = ("ray",)
 
     def __init__(self, address: str | None = None, cpus_per_job: float = 1.0, gpus_per_job: float = 0.0) -> None:
         self.address = address
@@ -140,7 +142,7 @@ class RayExecutor:
                     outcome, rows = ray.get(ready)
                 except ray.exceptions.RayError as exc:
                     cost = {"device": spec.task.device, "n_samples": spec.task.n_samples}
-                    events.generated(spec, GenerationOutcome("failed", _reason(exc), cost=cost))
+                    events.generated(spec, GenerationOutcome(Status.FAILED, _reason(exc), cost=cost))
                     continue
                 events.generated(spec, outcome)
                 if rows is not None:

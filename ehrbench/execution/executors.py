@@ -1,286 +1,44 @@
-"""Executors run jobs (fit + sample, then scoring) and hand their outcomes back to the runner.
+"""Executors run jobs and hand their outcomes back to the runner, which records them.
 
 The runner is the single writer of a run directory: an executor reports each job's outcome
-through :class:`JobEvents` as it arrives, and the runner records it. Three executors:
+through :class:`~ehrbench.execution.job.JobEvents` as it arrives. Three executors, named by
+``RunConfig.executor`` (:data:`ehrbench.config.EXECUTORS`):
 
 - ``local`` (this module): in this process, one job at a time. Its timeout is a SIGALRM
   deadline (main thread, POSIX): it interrupts Python code between bytecodes, so a generator
   stuck inside one long native call is stopped when that call returns.
-- ``process`` (:mod:`ehrbench.execution.executor_process`): each job in its own interpreter, with a hard
-  timeout, crash isolation and the job's own peak RSS.
+- ``process`` (:mod:`ehrbench.execution.executor_process`): each job in its own interpreter, with a
+  hard timeout, crash isolation and the job's own peak RSS.
 - ``ray`` (:mod:`ehrbench.execution.executor_ray`): each job a Ray task; Ray is imported only there.
 """
 
 from __future__ import annotations
 
-import signal
-import sys
-import threading
-import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from ehrbench.execution import model_cache
-from ehrbench.api import Generator, Metric, ProgressReporter, RunContext, null_progress
-from ehrbench.execution.collapse import sample_warnings
-from ehrbench.execution.cost import measure
-from ehrbench.errors import InputError
-from ehrbench.matrix import EHRMatrix, Split, check_values
-from ehrbench.plugins import FILE_PLUGIN_PREFIX
-from ehrbench.execution.scoring import score_rows
+from ehrbench.api import ProgressReporter, null_progress
+from ehrbench.execution.job import GenerationOutcome, GenerationTask, JobEvents, JobSpec, execute, generate, reporter
+from ehrbench.matrix import Split
 
 if TYPE_CHECKING:
     from ehrbench.config import RunConfig
 
 
-class JobTimeout(Exception):
-    """The job ran past its ``--timeout``."""
-
-
-@dataclass
-class GenerationTask:
-    """What a job needs to fit one generator and draw its synthetic sample."""
-
-    generator_cls: type[Generator]
-    options: dict[str, Any]
-    profile: str
-    repeat: int
-    seed: int
-    device: str
-    representation: str
-    n_samples: int
-    timeout: float | None = None
-    scratch_dir: Path | None = None
-    model_dir: Path | None = None  # the run cache: load from here when complete, else save here after fit
-
-
-@dataclass
-class GenerationOutcome:
-    status: str  # "ok" or "failed"
-    reason: str | None = None
-    samples: np.ndarray | None = None
-    cost: dict[str, Any] = field(default_factory=dict)
-    training_log: dict[str, list[float]] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-
-@contextmanager
-def deadline(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`JobTimeout` in the main thread after ``seconds`` (no-op elsewhere)."""
-    usable = seconds is not None and threading.current_thread() is threading.main_thread()
-    if not usable or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def _expire(signum: int, frame: Any) -> None:
-        raise JobTimeout(f"timed out after {seconds:g} s (--timeout)")
-
-    previous = signal.signal(signal.SIGALRM, _expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def sample_problem(samples: Any, n: int, d: int, representation: str) -> str | None:
-    """Why a generator's output breaks the contract (DESIGN.md §3), or None when it is valid."""
-    if not isinstance(samples, np.ndarray):
-        return f"sample() returned {type(samples).__name__}; expected a numpy.ndarray"
-    if samples.shape != (n, d):
-        return f"sample() returned shape {samples.shape}; expected ({n}, {d})"
-    try:
-        check_values(samples, None, "sample()", binary=representation == "binary")
-    except InputError as exc:
-        return str(exc)
-    return None
-
-
-def _failure(exc: BaseException) -> str:
-    if isinstance(exc, JobTimeout):
-        return str(exc)
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
-
-
-def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReporter = null_progress) -> GenerationOutcome:
-    """Fit (or load the cached model) and sample; every failure becomes a failed outcome."""
-    ctx = RunContext(
-        seed=task.seed,
-        device=task.device,
-        representation=task.representation,  # type: ignore[arg-type]
-        profile=task.profile,
-        scratch_dir=task.scratch_dir,
-        progress=progress,
-    )
-    cost: dict[str, Any] = {"device": task.device, "n_samples": task.n_samples}
-    stage = "configure"
-    try:
-        with deadline(task.timeout):
-            generator = task.generator_cls.configure(task.profile, task.options)
-            cache = task.model_dir if generator.can_save() else None
-            if cache is not None and model_cache.is_complete(cache):
-                stage = "load"
-                progress("loading the saved model")
-                with measure(task.device) as fit:
-                    generator.load(cache, ctx)
-                cost["model_loaded"] = True
-            else:
-                stage = "fit"
-                progress("fitting")
-                with measure(task.device) as fit:
-                    generator.fit(X_train, ctx)
-                if cache is not None:
-                    stage = "save"
-                    model_cache.save(generator, cache)
-            stage = "sample"
-            progress("sampling")
-            with measure(task.device) as draw:
-                samples = generator.sample(task.n_samples, ctx)
-    except Exception as exc:  # a generator's failure is recorded, never fatal to the run
-        return GenerationOutcome("failed", f"{stage}: {_failure(exc)}", cost=cost)
-    cost.update(
-        fit_seconds=fit.seconds,
-        sample_seconds=draw.seconds,
-        records_per_second=task.n_samples / draw.seconds if draw.seconds > 0 else None,
-        peak_rss_mb=max(fit.peak_rss_mb, draw.peak_rss_mb),
-        peak_gpu_mb=_max_or_none(fit.peak_gpu_mb, draw.peak_gpu_mb),
-        parameters=generator.parameter_count(),
-    )
-    log = _training_log(generator)
-    problem = sample_problem(samples, task.n_samples, X_train.shape[1], task.representation)
-    if problem:
-        return GenerationOutcome("failed", f"invalid sample: {problem}", cost=cost, training_log=log)
-    return GenerationOutcome(
-        "ok", samples=samples.astype(np.float32, copy=False), cost=cost, training_log=log,
-        warnings=sample_warnings(samples, X_train),
-    )
-
-
-def _training_log(generator: Generator) -> dict[str, list[float]]:
-    """The generator's curves as plain floats; a broken ``training_log`` must not fail the job."""
-    try:
-        log = generator.training_log() or {}
-        return {str(k): [float(v) for v in values] for k, values in log.items()}
-    except Exception:
-        return {}
-
-
-def _max_or_none(*values: float | None) -> float | None:
-    present = [v for v in values if v is not None]
-    return max(present) if present else None
-
-
-@dataclass(frozen=True)
-class Job:
-    """One cell of the grid: a generator's repeat, with the seed derived for it."""
-
-    generator: str
-    repeat: int
-    seed: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.generator} · repeat {self.repeat}"
-
-
-@dataclass
-class JobSpec:
-    """One job as picklable data: everything a worker needs to generate and score it.
-
-    ``keep_samples`` is False for generators whose samples are real rows: a worker does not
-    send them back, since the runner never writes them (DESIGN.md §4).
-    """
-
-    job: Job
-    attempt: str
-    calibration: bool
-    task: GenerationTask
-    metrics: dict[str, Metric]
-    run_seed: int
-    keep_samples: bool = True
-
-    def record(self, kind: str) -> dict[str, Any]:
-        """The fields every ``results.jsonl`` record of this job execution carries."""
-        return {
-            "type": kind,
-            "generator": self.job.generator,
-            "repeat": self.job.repeat,
-            "seed": self.job.seed,
-            "attempt": self.attempt,
-            "calibration": self.calibration,
-        }
-
-
-class JobEvents(Protocol):
-    """What an executor reports; the runner records each event as it arrives.
-
-    Per job: ``started``, any ``progress``, then ``generated``; after a successful generation
-    either ``scored`` (the metric rows) or ``lost`` (the job died while being scored).
-    """
-
-    def started(self, spec: JobSpec) -> None: ...
-    def progress(self, spec: JobSpec, message: str | None, completed: float | None, total: float | None) -> None: ...
-    def generated(self, spec: JobSpec, outcome: GenerationOutcome) -> None: ...
-    def scored(self, spec: JobSpec, rows: list[dict[str, Any]]) -> None: ...
-    def lost(self, spec: JobSpec, reason: str) -> None: ...
-
-
 class Executor(Protocol):
     name: str
+    requires: tuple[str, ...]  # modules it imports beyond the core (their versions go into run.json)
 
     def run(self, specs: list[JobSpec], data: Split, events: JobEvents) -> None:
         """Run every job in ``specs``, reporting each through ``events``."""
-
-
-def execute(
-    spec: JobSpec,
-    train: EHRMatrix,
-    test: EHRMatrix,
-    progress: ProgressReporter,
-    on_generated: Callable[[GenerationOutcome], None],
-) -> list[dict[str, Any]] | None:
-    """A job's body, the same under every executor: generate, report it, then score the sample.
-
-    Returns the metric rows, or None when generation failed.
-    """
-    outcome = generate(spec.task, train.X, progress)
-    on_generated(outcome)
-    if outcome.status != "ok":
-        return None
-    return score(spec, train, test, outcome.samples, progress)
-
-
-def score(
-    spec: JobSpec, train: EHRMatrix, test: EHRMatrix, samples: np.ndarray, progress: ProgressReporter = null_progress
-) -> list[dict[str, Any]]:
-    """The job's metric rows for ``samples``, with the run's metric seeds."""
-    task = spec.task
-    return score_rows(spec.metrics, spec.record("metric"), spec.run_seed, task.device, task.representation,
-                      task.profile, train, test, train.with_data(samples), progress)
-
-
-def reporter(events: JobEvents, spec: JobSpec) -> ProgressReporter:
-    """A generator's progress callback that forwards to ``events``."""
-
-    def progress(message: str | None = None, *, completed: float | None = None, total: float | None = None) -> None:
-        events.progress(spec, message, completed, total)
-
-    return progress
 
 
 class LocalExecutor:
     """Runs jobs in this process, one at a time."""
 
     name = "local"
+    requires: tuple[str, ...] = ()
 
     def generate(
         self, task: GenerationTask, X_train: np.ndarray, progress: ProgressReporter = null_progress
@@ -310,12 +68,3 @@ def make_executor(config: RunConfig, device: str) -> Executor:
     return LocalExecutor()
 
 
-def file_plugin_modules(spec: JobSpec) -> list[ModuleType]:
-    """The ``--plugin FILE`` modules a job's classes come from: a worker must load them too."""
-    classes = [spec.task.generator_cls, *(type(m) for m in spec.metrics.values())]
-    modules: list[ModuleType] = []
-    for cls in classes:
-        module = sys.modules.get(cls.__module__)
-        if cls.__module__.startswith(FILE_PLUGIN_PREFIX) and module is not None and module not in modules:
-            modules.append(module)
-    return modules

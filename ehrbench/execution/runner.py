@@ -1,33 +1,31 @@
-"""Plans jobs (generator × repeat), runs them through an executor, scores and records them.
+"""Runs a planned benchmark into its run directory, whole: results, leaderboards, reference, report.
 
-The runner is the only part that writes a run directory (DESIGN.md §4). It writes samples
-atomically and results as fsync'd appends, so a run killed at any moment resumes with
-``--resume`` without redoing finished jobs or duplicating rows.
+The runner is the only part that writes a run directory while it runs (DESIGN.md §4). It writes
+samples atomically and results as fsync'd appends, so a run killed at any moment resumes with
+``--resume`` without redoing finished jobs or duplicating rows. :meth:`Runner.run` leaves the
+directory complete: ``results.jsonl``, ``leaderboard.csv``/``.md``, ``reference.npz`` and, unless
+the configuration switches it off, ``report.html`` with ``figures/``.
 """
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ehrbench.rundir import environment as manifest
-from ehrbench.api import Metric
-from ehrbench.config import RunConfig
-from ehrbench.execution.device import describe_device, resolve_device
 from ehrbench.errors import ConfigError, InputError
-from ehrbench.execution.executors import (Executor, GenerationOutcome, GenerationTask, Job, JobSpec, make_executor, reporter,
-                                score)
+from ehrbench.execution.executors import Executor, make_executor
+from ehrbench.execution.job import GenerationOutcome, GenerationTask, Job, JobSpec, reporter, score
+from ehrbench.execution.manifest import run_manifest
+from ehrbench.execution.plan import RunPlan
 from ehrbench.matrix import EHRMatrix, Split, split
 from ehrbench.plugins import Registry
-from ehrbench.rundir.store import ResultStore, closed_jobs, open_generation, write_json_atomic
-from ehrbench.execution.scoring import compute_metric
-from ehrbench.seeding import derive_seed
-
-__all__ = ["Job", "Runner", "RunObserver", "RunPlan", "compute_metric", "plan_run"]
+from ehrbench.rundir.directory import RunDirectory
+from ehrbench.rundir.environment import now
+from ehrbench.rundir.records import JobKey, Kind, Status, closed_jobs, open_generation
+from ehrbench.views import leaderboard as lb
+from ehrbench.views.report import finish_run
 
 
 class RunObserver(Protocol):
@@ -48,71 +46,25 @@ class SilentObserver:
     def job_finished(self, job: Job, status: str, reason: str | None) -> None: ...
 
 
-@dataclass
-class RunPlan:
-    """A validated run: config with names resolved and plugins configured."""
+@dataclass(frozen=True)
+class FinishedRun:
+    """What :meth:`Runner.run` leaves: the directory, its leaderboard, and the report (None when
+    switched off or when building it failed; the failure is logged and the results stay)."""
 
-    config: RunConfig
-    generators: list[str]
-    metrics: list[str]
-    device: str
-    metric_instances: dict[str, Metric] = field(default_factory=dict)
-
-    def jobs(self) -> list[Job]:
-        return [
-            Job(g, k, derive_seed(self.config.seed, "generator", g, k))
-            for k in range(self.config.repeats)
-            for g in self.generators
-        ]
-
-
-def plan_run(config: RunConfig, registry: Registry) -> RunPlan:
-    """Check every name and option before anything runs, so bad input fails in a second."""
-    registry.get("datasets", config.dataset).configure(config.dataset_options)
-    generators = config.generators if config.generators is not None else registry.defaults("generators")
-    metrics = config.metrics if config.metrics is not None else registry.defaults("metrics")
-    if not generators:
-        raise ConfigError("no generators to run: name some with --generators.")
-    if not metrics:
-        raise ConfigError("no metrics to compute: name some with --metrics.")
-    for kind, names in (("generators", generators), ("metrics", metrics)):
-        if len(set(names)) != len(names):
-            raise ConfigError(f"{kind} lists a name twice: {', '.join(names)}.")
-    for kind, key in (("generators", "generator_options"), ("metrics", "metric_options")):
-        for name in getattr(config, key):
-            registry.entry(kind, name)
-    for name in generators:
-        cls = registry.get("generators", name)
-        cls.configure(config.profile, config.generator_options.get(name))
-    metric_instances = {
-        name: registry.get("metrics", name).configure(config.metric_options.get(name), config.profile)
-        for name in metrics
-    }
-    needs_torch = any(registry.get("generators", g).uses_torch for g in generators)
-    return RunPlan(config, list(generators), list(metrics), resolve_device(config.device, needs_torch), metric_instances)
-
-
-def read_manifest(run_dir: Path) -> dict[str, Any]:
-    """The ``run.json`` of a run to resume; its absence is a user error."""
-    path = Path(run_dir) / "run.json"
-    if not path.is_file():
-        raise ConfigError(f"{run_dir}: no run.json here, so there is no run to resume.")
-    return json.loads(path.read_text())
-
-
-def default_run_dir(config: RunConfig) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{config.name or config.dataset}-{config.profile}-{stamp}"
+    directory: RunDirectory
+    leaderboard: lb.Leaderboard
+    report: Path | None
 
 
 class Runner:
-    """Executes a :class:`RunPlan` into a run directory."""
+    """Executes a :class:`RunPlan` into a run directory (``run_dir``, else the config's ``out``,
+    else :meth:`RunPlan.default_directory`)."""
 
     def __init__(
         self,
         plan: RunPlan,
         registry: Registry,
-        run_dir: Path,
+        run_dir: Path | str | None = None,
         resume: bool = False,
         observer: RunObserver | None = None,
         executor: Executor | None = None,
@@ -120,26 +72,29 @@ class Runner:
         self.plan = plan
         self.config = plan.config
         self.registry = registry
-        self.run_dir = Path(run_dir)
+        self.directory = RunDirectory(run_dir or self.config.out or plan.default_directory())
         self.resume = resume
         self.observer = observer or SilentObserver()
         self.executor = executor or make_executor(self.config, plan.device)
-        self.store = ResultStore(self.run_dir)
-        self._warnings: dict[tuple[str, int], list[str]] = {}
+        self._warnings: dict[JobKey, list[str]] = {}
+
+    @property
+    def run_dir(self) -> Path:
+        return self.directory.path
 
     # -- setup -----------------------------------------------------------------------------
     def _check_run_dir(self) -> None:
         if self.resume:
-            read_manifest(self.run_dir)
-        if not self.resume and self.run_dir.exists() and any(self.run_dir.iterdir()):
+            self.directory.read_manifest()
+        elif not self.directory.is_empty():
             raise ConfigError(
-                f"{self.run_dir} already exists and is not empty. Pass --resume to finish the run "
+                f"{self.directory} already exists and is not empty. Pass --resume to finish the run "
                 f"in it, or choose another --out."
             )
 
     def _load_data(self) -> tuple[Split, dict[str, Any]]:
-        dataset = self.registry.get("datasets", self.config.dataset).configure(self.config.dataset_options)
-        self.observer.stage(f"loading dataset {self.config.dataset}")
+        dataset = self.registry.get("datasets", self.plan.dataset).configure(self.config.dataset_options)
+        self.observer.stage(f"loading dataset {self.plan.dataset}")
         matrix = dataset.load().as_representation(self.config.representation)
         fingerprint = dataset.fingerprint()
         data_split = split(matrix, self.config.seed, self.config.test_fraction)
@@ -161,46 +116,29 @@ class Runner:
     def _write_manifest(self, data_split: Split, dataset_info: dict[str, Any]) -> None:
         previous = None
         if self.resume:
-            previous = read_manifest(self.run_dir)
+            previous = self.directory.read_manifest()
             stored_fp = previous.get("dataset", {}).get("fingerprint")
             if stored_fp != dataset_info["fingerprint"]:
                 raise InputError(
-                    f"{self.run_dir}: the dataset changed since this run started (fingerprint "
+                    f"{self.directory}: the dataset changed since this run started (fingerprint "
                     f"{stored_fp} → {dataset_info['fingerprint']}); resuming would mix results. "
                     f"Start a new run with another --out."
                 )
-        data = {
-            "config": self.config.to_dict(),
-            "generators": self.plan.generators,
-            "metrics": self.plan.metrics,
-            "metric_options": {n: m.options_dict() for n, m in self.plan.metric_instances.items()},
-            "plugins": {
-                kind: {n: self.registry.entry(kind, n).source for n in names}
-                for kind, names in (("generators", self.plan.generators), ("metrics", self.plan.metrics))
-            },
-            "dataset": dataset_info,
-            "split": data_split.manifest(),
-            "n_samples": self._n_samples(data_split),
-            "device": describe_device(self.plan.device),
-            "environment": manifest.environment(),
-            "created_at": previous["created_at"] if previous else manifest.now(),
-            "resumed_at": (previous.get("resumed_at", []) + [manifest.now()]) if previous else [],
-            "finished_at": None,
-        }
-        write_json_atomic(self.run_dir / "run.json", data)
+        self.directory.write_manifest(run_manifest(self.plan, self.registry, self.directory, dataset_info, data_split,
+                                             self._n_samples(data_split), self.executor, previous))
 
     def _n_samples(self, data_split: Split) -> int:
         return self.config.samples or data_split.test.n_patients
 
     # -- execution -------------------------------------------------------------------------
-    def run(self) -> Path:
-        """Run every unfinished job; returns the run directory."""
+    def run(self) -> FinishedRun:
+        """Run every unfinished job, then write the leaderboards, the reference and the report."""
         self._check_run_dir()
         data_split, dataset_info = self._load_data()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.directory.create()
         self._write_manifest(data_split, dataset_info)
-        self.store.repair()
-        records = self.store.read()
+        self.directory.store.repair()
+        records = self.directory.store.read()
         done = closed_jobs(records)
         jobs = self.plan.jobs()
         self.observer.jobs_planned(len(jobs), sum(1 for j in jobs if (j.generator, j.repeat) in done))
@@ -209,33 +147,27 @@ class Runner:
             if (job.generator, job.repeat) in done:
                 continue
             reusable = open_generation(records, (job.generator, job.repeat))
-            if reusable is not None and self._sample_path(job).exists():
+            if reusable is not None and self.directory.sample_path(job.generator, job.repeat).exists():
                 self._score_saved(job, reusable, data_split)
             else:
                 pending.append(self._spec(job, data_split))
         self.executor.run(pending, data_split, _Recorder(self, data_split))
-        self._finish()
-        build = self.plan.config.report
+        return self._finish(data_split)
+
+    def _finish(self, data_split: Split) -> FinishedRun:
+        self.directory.update_manifest(finished_at=now())
+        board = lb.rebuild(self.directory)
+        build = self.config.report
         self.observer.stage("writing report.html and figures" if build else
-                            f"report skipped; build it with: ehrbench report {self.run_dir}")
-        from ehrbench.views.report import finish_run  # never raises: a report error is logged, results stay
-
-        finish_run(self.run_dir, data_split.test, build=build)
-        return self.run_dir
-
-    def _finish(self) -> None:
-        data = read_manifest(self.run_dir)
-        data["finished_at"] = manifest.now()
-        write_json_atomic(self.run_dir / "run.json", data)
-
-    def _sample_path(self, job: Job) -> Path:
-        return self.run_dir / "samples" / job.generator / f"repeat-{job.repeat}.npz"
+                            f"report skipped; build it with: ehrbench report {self.directory}")
+        report = finish_run(self.directory, data_split.test, build=build)  # never raises: errors are logged
+        return FinishedRun(self.directory, board, report)
 
     def _model_dir(self, job: Job) -> Path | None:
         """Where the job's fitted model is cached; None for generators that hold real rows."""
         if self.registry.get("generators", job.generator).releases_real_records:
             return None
-        return self.run_dir / "models" / job.generator / f"repeat-{job.repeat}"
+        return self.directory.model_dir(job.generator, job.repeat)
 
     def _spec(self, job: Job, data_split: Split) -> JobSpec:
         cls = self.registry.get("generators", job.generator)
@@ -249,7 +181,7 @@ class Runner:
             representation=self.config.representation,
             n_samples=self._n_samples(data_split),
             timeout=self.config.timeout,
-            scratch_dir=self.run_dir / "scratch" / job.generator / f"repeat-{job.repeat}",
+            scratch_dir=self.directory.scratch_dir(job.generator, job.repeat),
             model_dir=self._model_dir(job),
         )
         return JobSpec(job, uuid.uuid4().hex[:12], bool(cls.calibration), task, self.plan.metric_instances,
@@ -261,7 +193,7 @@ class Runner:
         spec = self._spec(job, data_split)
         spec.attempt = reusable["attempt"]
         self._warnings[(job.generator, job.repeat)] = list(reusable.get("warnings", []))
-        samples = EHRMatrix.load(self._sample_path(job)).X
+        samples = EHRMatrix.load(self.directory.sample_path(job.generator, job.repeat)).X
         rows = score(spec, data_split.train, data_split.test, samples, reporter(_Recorder(self, data_split), spec))
         self._record_scores(spec, rows)
 
@@ -269,20 +201,21 @@ class Runner:
     def _record_generation(self, spec: JobSpec, outcome: GenerationOutcome, data_split: Split) -> None:
         """The job's ``cost`` (and ``training``) record and its sample; a failure closes the job."""
         job = spec.job
-        cost = {**spec.record("cost"), **outcome.cost, "status": outcome.status, "executor": self.executor.name}
-        training = [{**spec.record("training"), "curves": outcome.training_log}] if outcome.training_log else []
-        if outcome.status != "ok":
+        cost = {**spec.record(Kind.COST), **outcome.cost, "status": outcome.status, "executor": self.executor.name}
+        training = [{**spec.record(Kind.TRAINING), "curves": outcome.training_log}] if outcome.training_log else []
+        if outcome.status != Status.OK:
             cost["reason"] = outcome.reason
-            self.store.append([cost, *training, {**spec.record("job"), "status": "failed", "reason": outcome.reason}])
-            self.observer.job_finished(job, "failed", outcome.reason)
+            self.directory.store.append([cost, *training,
+                                   {**spec.record(Kind.JOB), "status": Status.FAILED, "reason": outcome.reason}])
+            self.observer.job_finished(job, Status.FAILED, outcome.reason)
             return
         cost["warnings"] = outcome.warnings
         if spec.keep_samples and outcome.samples is not None:
-            EHRMatrix(outcome.samples, data_split.train.codes).save(self._sample_path(job))
+            EHRMatrix(outcome.samples, data_split.train.codes).save(self.directory.sample_path(job.generator, job.repeat))
             cost["samples_saved"] = True
         else:
             cost["samples_saved"] = False  # real patient rows never go to disk
-        self.store.append([cost, *training])
+        self.directory.store.append([cost, *training])
         self._warnings[(job.generator, job.repeat)] = list(outcome.warnings)
         for warning in outcome.warnings:
             self.observer.job_progress(job, f"warning: {warning}", None, None)
@@ -290,18 +223,18 @@ class Runner:
     def _record_scores(self, spec: JobSpec, rows: list[dict[str, Any]]) -> None:
         """The metric rows and the closing ``job`` record, in one append."""
         warnings = self._warnings.pop((spec.job.generator, spec.job.repeat), [])
-        self.store.append([*rows, {**spec.record("job"), "status": "ok", "warnings": warnings}])
-        self.observer.job_finished(spec.job, "ok", None)
+        self.directory.store.append([*rows, {**spec.record(Kind.JOB), "status": Status.OK, "warnings": warnings}])
+        self.observer.job_finished(spec.job, Status.OK, None)
 
     def _record_lost(self, spec: JobSpec, reason: str) -> None:
         """A job that died after its sample was recorded: closed as failed, with the reason."""
         self._warnings.pop((spec.job.generator, spec.job.repeat), None)
-        self.store.append([{**spec.record("job"), "status": "failed", "reason": reason}])
-        self.observer.job_finished(spec.job, "failed", reason)
+        self.directory.store.append([{**spec.record(Kind.JOB), "status": Status.FAILED, "reason": reason}])
+        self.observer.job_finished(spec.job, Status.FAILED, reason)
 
 
 class _Recorder:
-    """The runner's side of :class:`ehrbench.execution.executors.JobEvents`: records events as they arrive."""
+    """The runner's side of :class:`ehrbench.execution.job.JobEvents`: records events as they arrive."""
 
     def __init__(self, runner: Runner, data_split: Split) -> None:
         self.runner = runner

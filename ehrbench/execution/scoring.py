@@ -14,6 +14,7 @@ import numpy as np
 
 from ehrbench.api import Metric, ProgressReporter, RunContext, flat_key, null_progress
 from ehrbench.matrix import EHRMatrix
+from ehrbench.rundir.records import Kind, direction_fields
 from ehrbench.seeding import derive_seed
 
 
@@ -62,19 +63,16 @@ def score_rows(
         try:
             values = compute_metric(metric, train, test, synthetic, ctx)
         except Exception as exc:  # a metric's failure is recorded beside the others
-            rows.append({**base, "type": "metric_failure", "metric": name, "reason": f"{type(exc).__name__}: {exc}"})
+            rows.append({**base, "type": Kind.METRIC_FAILURE, "metric": name, "reason": f"{type(exc).__name__}: {exc}"})
             continue
         seconds = time.perf_counter() - start
         for key, value in values.items():
-            direction = metric.direction(key)
             rows.append({
                 **base,
-                "type": "metric",
+                "type": Kind.METRIC,
                 "metric": flat_key(name, key),
                 "category": metric.category,
-                "higher_is_better": direction.higher_is_better if direction else None,
-                "target": direction.target if direction else None,
-                "ranked": direction is not None,
+                **direction_fields(metric.direction(key)),
                 "value": value,
                 "seconds": seconds,
             })

@@ -17,7 +17,6 @@ import numpy as np
 from ehrbench.atomic import atomic_open
 from ehrbench.errors import InputError
 
-REFERENCE_FILE = "reference.npz"
 TOP_CODES = 30  # codes in the correlation-difference matrix: readable as a heatmap
 _ROW_BLOCK = 8192
 
@@ -90,8 +89,8 @@ def build_reference(X_test: np.ndarray, codes: np.ndarray, k: int = TOP_CODES) -
     return Reference(np.asarray(codes, dtype=str), index, aggregate(X_test, index))
 
 
-def write_reference(run_dir: Path, reference: Reference) -> Path:
-    path = Path(run_dir) / REFERENCE_FILE
+def write_reference(path: Path, reference: Reference) -> Path:
+    """Write ``reference`` to ``path`` (a run's ``RunDirectory.reference_path``), atomically."""
     r = reference.real
     with atomic_open(path, "wb") as fh:
         np.savez_compressed(
@@ -101,9 +100,8 @@ def write_reference(run_dir: Path, reference: Reference) -> Path:
     return path
 
 
-def read_reference(run_dir: Path) -> Reference | None:
-    """The run's real-data aggregates; None when the run has none (e.g. it never finished)."""
-    path = Path(run_dir) / REFERENCE_FILE
+def read_reference(path: Path) -> Reference | None:
+    """A run's real-data aggregates; None when the run has none (e.g. it never finished)."""
     if not path.is_file():
         return None
     try:

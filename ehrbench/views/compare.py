@@ -8,24 +8,18 @@ rule the leaderboard ranks with.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ehrbench.api import INFO_TEXT, LEADERBOARD_CATEGORIES, parse_direction
+from ehrbench.rundir.directory import RunDirectory
 from ehrbench.views import leaderboard as lb
-from ehrbench.errors import InputError
-from ehrbench.views.provenance import read_run_manifest
-from ehrbench.rundir.store import ResultStore
+from ehrbench.views.text import format_mean_std, format_number
 
 COLUMNS = ["generator", "category", "metric", "direction", "mean_a", "std_a", "n_a", "mean_b", "std_b", "n_b",
            "difference", "verdict"]
-
-
-def _board(run_dir: Path) -> lb.Leaderboard:
-    store = ResultStore(Path(run_dir))
-    if not store.path.exists():
-        raise InputError(f"{run_dir}: no results.jsonl here; is this an ehrbench run directory?")
-    return lb.build(store.read())
 
 
 def _verdict(row: pd.Series) -> str:
@@ -34,16 +28,13 @@ def _verdict(row: pd.Series) -> str:
         return "only in B"
     if pd.isna(row["mean_b"]):
         return "only in A"
-    if row["direction"] == "info":
-        return "info"
+    direction = parse_direction(row["direction"])
+    if direction is None:
+        return INFO_TEXT
     spread = np.nanmax([row["std_a"], row["std_b"], 0.0])
     if abs(row["difference"]) < spread or row["difference"] == 0:
         return "within noise"
-    if row["direction"].startswith("toward"):
-        target = float(row["direction"].split()[-1])
-        better = abs(row["mean_b"] - target) < abs(row["mean_a"] - target)
-    else:
-        better = (row["difference"] > 0) == (row["direction"] == "higher")
+    better = direction.badness(row["mean_b"]) < direction.badness(row["mean_a"])
     return "B better" if better else "B worse"
 
 
@@ -52,7 +43,7 @@ def compare_runs(run_a: Path, run_b: Path) -> tuple[pd.DataFrame, list[str]]:
 
     ``difference`` is mean_B − mean_A; ``std_*`` are the sample stds over each run's repeats.
     """
-    a, b = _board(run_a), _board(run_b)
+    a, b = (lb.build(RunDirectory(run).records()) for run in (run_a, run_b))
     keys = ["generator", "metric"]
     cols = keys + ["category", "direction", "mean", "std", "n"]
     merged = a.table[cols].merge(b.table[cols], on=keys, how="outer", suffixes=("_a", "_b"), sort=False)
@@ -62,7 +53,7 @@ def compare_runs(run_a: Path, run_b: Path) -> tuple[pd.DataFrame, list[str]]:
     merged["direction"] = merged["direction_a"].fillna(merged["direction_b"])
     merged["difference"] = merged["mean_b"] - merged["mean_a"]
     merged["verdict"] = merged.apply(_verdict, axis=1)
-    order = {c: i for i, c in enumerate(lb.CATEGORY_ORDER)}
+    order = {c: i for i, c in enumerate(LEADERBOARD_CATEGORIES)}
     merged["_c"] = merged["category"].map(lambda c: order.get(c, len(order)))
     merged = merged.sort_values(["_c"], kind="stable").drop(columns="_c")
     return merged[COLUMNS].reset_index(drop=True), _warnings(run_a, run_b)
@@ -70,7 +61,7 @@ def compare_runs(run_a: Path, run_b: Path) -> tuple[pd.DataFrame, list[str]]:
 
 def _warnings(run_a: Path, run_b: Path) -> list[str]:
     """Settings that differ between the runs, so differences may not be the generators' doing."""
-    ma, mb = read_run_manifest(run_a, required=False) or {}, read_run_manifest(run_b, required=False) or {}
+    ma, mb = (RunDirectory(run).read_manifest_if_present() or {} for run in (run_a, run_b))
     out = []
     checks = [
         ("dataset", lambda m: (m.get("dataset") or {}).get("name")),
@@ -93,6 +84,16 @@ def to_csv(table: pd.DataFrame) -> str:
     return table.to_csv(index=False, float_format="%.10g")
 
 
+HEADER = ["generator", "metric", "direction", "A mean ± std", "B mean ± std", "difference", "verdict"]
+DIGITS = 4  # a difference needs one digit more than a leaderboard cell
+
+
+def cells(row: Any) -> list[str]:
+    """One comparison row (a ``compare_runs`` tuple) as the text of :data:`HEADER`'s columns."""
+    return [row.generator, row.metric, row.direction, format_mean_std(row.mean_a, row.std_a, DIGITS),
+            format_mean_std(row.mean_b, row.std_b, DIGITS), format_number(row.difference, DIGITS), row.verdict]
+
+
 def to_markdown(table: pd.DataFrame, run_a: Path, run_b: Path, warnings: list[str]) -> str:
     lines = [f"# Comparison: {Path(run_b).name} (B) against {Path(run_a).name} (A)", "",
              "difference = mean B − mean A; std is the sample std over each run's repeats; a difference "
@@ -100,19 +101,6 @@ def to_markdown(table: pd.DataFrame, run_a: Path, run_b: Path, warnings: list[st
     lines += [f"- warning: {w}" for w in warnings]
     if warnings:
         lines.append("")
-    header = ["generator", "metric", "direction", "A mean ± std", "B mean ± std", "difference", "verdict"]
-    lines += ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] * len(header)) + " |"]
-    for r in table.itertuples():
-        lines.append("| " + " | ".join([r.generator, r.metric, r.direction, format_mean_std(r.mean_a, r.std_a),
-                                        format_mean_std(r.mean_b, r.std_b), format_number(r.difference), r.verdict]) + " |")
+    lines += ["| " + " | ".join(HEADER) + " |", "| " + " | ".join(["---"] * len(HEADER)) + " |"]
+    lines += ["| " + " | ".join(cells(r)) + " |" for r in table.itertuples()]
     return "\n".join(lines) + "\n"
-
-
-def format_number(x: float) -> str:
-    return "—" if pd.isna(x) else f"{x:.4g}"
-
-
-def format_mean_std(mean: float, std: float) -> str:
-    if pd.isna(mean):
-        return "—"
-    return format_number(mean) + ("" if pd.isna(std) else f" ± {format_number(std)}")

@@ -9,13 +9,17 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ehrbench.views import html as rh
-from ehrbench.views.leaderboard import CSV_COLUMNS, Leaderboard
+from ehrbench.config import resolve_weights
+from ehrbench.rundir.directory import RunDirectory
 from ehrbench.rundir.environment import now
+from ehrbench.views import html as rh
+from ehrbench.views import leaderboard as lb
+from ehrbench.views.leaderboard import CSV_COLUMNS, Leaderboard
 from ehrbench.views.ranking import overall_ranking
 
 FORMATS = ("csv", "md", "html", "json")
@@ -66,3 +70,17 @@ def export(board: Leaderboard, fmt: str, weights: Mapping[str, float], run_name:
     if fmt == "json":
         return to_json(board, weights, run_name)
     raise ValueError(f"unknown format {fmt!r}")
+
+
+def run_weights(manifest: Mapping[str, Any] | None, weights: Mapping[str, float] | None = None) -> dict[str, float]:
+    """``weights`` when given, else the ones the run's config stored (``run.json``), over the defaults."""
+    if weights is None:
+        weights = ((manifest or {}).get("config") or {}).get("weights")
+    return resolve_weights(weights)
+
+
+def export_run(run: RunDirectory | Path, fmt: str, weights: Mapping[str, float] | None = None) -> str:
+    """A run's leaderboard, rebuilt from its directory, as text in ``fmt``."""
+    run = RunDirectory(run)
+    return export(lb.load(run), fmt, run_weights(run.read_manifest_if_present(), weights), run.name)
+

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import importlib.metadata
-import math
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from string import Template
@@ -17,26 +16,13 @@ from typing import Any
 
 import pandas as pd
 
+from ehrbench.api import LEADERBOARD_CATEGORIES, PublishedResults, parse_direction
 from ehrbench.views.leaderboard import Leaderboard
-from ehrbench.views.provenance import PUBLISHED, PUBLISHED_METRICS, PUBLISHED_SOURCE
-from ehrbench.views.ranking import RANKED_CATEGORIES
-
-ARROWS = {"higher": "↑", "lower": "↓", "info": ""}
+from ehrbench.views.text import arrow, format_mean_std, format_number
 
 
 def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
-
-
-def fmt(value: object) -> str:
-    """A number to 3 significant digits; NaN/None as an em dash."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if isinstance(value, float):
-        if math.isinf(value):
-            return "−∞" if value < 0 else "∞"
-        return f"{value:.3g}"
-    return str(value)
 
 
 def ehrbench_version() -> str:
@@ -47,7 +33,7 @@ def ehrbench_version() -> str:
 
 
 def template(name: str) -> str:
-    return resources.files("ehrbench.views").joinpath("templates", name).read_text(encoding="utf-8")
+    return resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], css: str = "", row_classes: Sequence[str] = ()) -> str:
@@ -63,19 +49,14 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], css: str = "", r
     return f'<div class="scroll"><table{klass}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
-def arrow(direction: str) -> str:
-    if direction in ARROWS:
-        return ARROWS[direction]
-    return "→" + direction.split()[-1]  # "toward 0.5"
-
-
 def category_table(board: Leaderboard, category: str) -> str:
     """Generators × ranked metrics of one category: mean ± std, rank, best bold, ties marked ``=``."""
     part = board.table[(board.table["category"] == category) & board.table["ranked"]]
     if part.empty:
         return ""
     metrics = list(dict.fromkeys(part["metric"]))
-    header = ["generator"] + [f"{esc(m)} {esc(arrow(part[part['metric'] == m]['direction'].iloc[0]))}" for m in metrics]
+    header = ["generator"] + [f"{esc(m)} {esc(arrow(parse_direction(part[part['metric'] == m]['direction'].iloc[0])))}"
+                              for m in metrics]
     shared = part.groupby(["metric", "rank"])["generator"].transform("size") > 1
     part = part.assign(tied=shared)
     rows, classes = [], []
@@ -90,9 +71,7 @@ def category_table(board: Leaderboard, category: str) -> str:
                 cells.append("—")
                 continue
             row = mine.loc[m]
-            text = fmt(float(row["mean"]))
-            if not pd.isna(row["std"]):
-                text += f" ± {fmt(float(row['std']))}"
+            text = format_mean_std(row["mean"], row["std"])
             if pd.isna(row["rank"]):
                 cells.append(esc(text))
                 continue
@@ -126,7 +105,7 @@ def failures_section(board: Leaderboard) -> str:
 
 
 def weights_text(weights: Mapping[str, float]) -> str:
-    return ", ".join(f"{c} {weights[c]:g}" for c in RANKED_CATEGORIES)
+    return ", ".join(f"{c} {weights[c]:g}" for c in LEADERBOARD_CATEGORIES)
 
 
 def overall_table(overall: pd.DataFrame, weights: Mapping[str, float]) -> str:
@@ -138,36 +117,36 @@ def overall_table(overall: pd.DataFrame, weights: Mapping[str, float]) -> str:
         f"weighted mean of its average per-metric rank in each category (lower is better); a category "
         f"with weight 0 or without a ranked metric for that generator does not count.</p>"
     )
-    header = ["generator", *RANKED_CATEGORIES, "score", "overall rank"]
+    header = ["generator", *LEADERBOARD_CATEGORIES, "score", "overall rank"]
     rows, classes = [], []
     for r in overall.itertuples():
         rank = "—" if pd.isna(r.overall_rank) else str(int(r.overall_rank))
         css = ' class="best"' if rank == "1" else ""
-        rows.append([esc(r.generator)] + [fmt(float(getattr(r, c))) for c in RANKED_CATEGORIES]
-                    + [fmt(float(r.score)), f"<td{css}>{rank}</td>"])
+        rows.append([esc(r.generator)] + [format_number(float(getattr(r, c))) for c in LEADERBOARD_CATEGORIES]
+                    + [format_number(float(r.score)), f"<td{css}>{rank}</td>"])
         classes.append("calibration" if r.calibration else "")
     return intro + table(header, rows, row_classes=classes)
 
 
-def published_table(board: Leaderboard, representation: str | None) -> str:
-    """Measured (this run) and published (the paper) side by side, in separately labelled columns."""
+def published_table(board: Leaderboard, published: PublishedResults, representation: str | None) -> str:
+    """Measured (this run) and published side by side, in separately labelled columns."""
     header = ["generator", "metric", "measured here (mean ± std)", "published (paper)"]
     rows = []
     table_ = board.table.set_index(["generator", "metric"])
-    for gen, values in PUBLISHED.items():
-        for metric in PUBLISHED_METRICS:
+    for gen, values in published.values.items():
+        for metric, value in values.items():
             if (gen, metric) in table_.index:
                 row = table_.loc[(gen, metric)]
-                measured = fmt(float(row["mean"])) + ("" if pd.isna(row["std"]) else f" ± {fmt(float(row['std']))}")
+                measured = format_mean_std(row["mean"], row["std"])
             else:
                 measured = "not measured in this run"
-            rows.append([esc(gen), esc(metric), esc(measured), f'<td class="published">{fmt(values[metric])}</td>'])
-    caveat = "" if representation == "binary" else (
-        f" The paper's values are on binary data; this run used the {esc(representation)} representation, "
-        f"so the two are not directly comparable."
+            rows.append([esc(gen), esc(metric), esc(measured), f'<td class="published">{format_number(value)}</td>'])
+    caveat = "" if representation == published.representation else (
+        f" The published values are on {esc(published.representation)} data; this run used the "
+        f"{esc(representation)} representation, so the two are not directly comparable."
     )
     intro = (
-        f'<p class="published-label">PUBLISHED values are copied from {esc(PUBLISHED_SOURCE)}. They were '
+        f'<p class="published-label">PUBLISHED values are copied from {esc(published.source)}. They were '
         f"not measured by this run and are never mixed into its leaderboard or ranks.{caveat}</p>"
     )
     return intro + table(header, rows)

@@ -9,19 +9,20 @@ less than their repeat spread share the lower rank (``ranking.noise_aware_ranks`
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from ehrbench.api import Direction
-from ehrbench.errors import InputError
-from ehrbench.views.provenance import dataset_notice, read_run_manifest
+from ehrbench.api import COST, LEADERBOARD_CATEGORIES, Direction, direction_text, parse_direction
+from ehrbench.atomic import write_text_atomic
+from ehrbench.rundir.directory import RunDirectory
+from ehrbench.rundir.records import (Kind, Status, current_records, direction_fields, job_key, of_kind, ok_jobs,
+                                     record_direction)
+from ehrbench.views.provenance import dataset_notice
 from ehrbench.views.ranking import noise_aware_ranks
-from ehrbench.rundir.store import ResultStore, current_records, write_text_atomic
+from ehrbench.views.text import arrow, format_mean_std
 
-CATEGORY_ORDER = ("fidelity", "utility", "privacy", "cost")
 COST_DIRECTIONS: dict[str, Direction | None] = {
     "fit_seconds": Direction(False),
     "sample_seconds": Direction(False),
@@ -46,7 +47,11 @@ class Leaderboard:
 
     def categories(self) -> list[str]:
         present = set(self.table["category"])
-        return [c for c in CATEGORY_ORDER if c in present] + sorted(present - set(CATEGORY_ORDER))
+        return [c for c in LEADERBOARD_CATEGORIES if c in present] + sorted(present - set(LEADERBOARD_CATEGORIES))
+
+    def calibration_rows(self) -> list[str]:
+        """The calibration generators (noise floors) on this leaderboard, in table order."""
+        return list(dict.fromkeys(self.table.loc[self.table["calibration"].astype(bool), "generator"]))
 
     def wide(self, category: str) -> tuple[list[str], list[list[str]]]:
         """Header and rows of one category's table: ``mean ± std (rank)`` per ranked metric."""
@@ -81,12 +86,15 @@ class Leaderboard:
         lines = [f"# {title}", ""]
         if self.notice:
             lines += [f"**{self.notice}**", ""]
-        lines.append(
+        legend = (
             "Cells are mean ± sample std over repeats (rank among generators; 1 is best; generators whose "
             "means differ by less than their repeat spread share a rank). "
-            "↑ higher is better, ↓ lower is better, →x closer to x is better. "
-            "Calibration rows are the noise floors: train-resample (real rows) and independent-marginals."
+            "↑ higher is better, ↓ lower is better, →x closer to x is better."
         )
+        calibration = self.calibration_rows()
+        if calibration:
+            legend += f" Calibration rows, the noise floors to read the others against: {', '.join(calibration)}."
+        lines.append(legend)
         for category in self.categories():
             header, rows = self.wide(category)
             if not rows:
@@ -106,20 +114,11 @@ class Leaderboard:
 
 
 def _arrow(part: pd.DataFrame, metric: str) -> str:
-    row = part[part["metric"] == metric].iloc[0]
-    return {"higher": "↑", "lower": "↓"}.get(row["direction"], f"→{row['direction'].split()[-1]}")
-
-
-def _fmt(x: float) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "nan"
-    return f"{x:.3g}"
+    return arrow(parse_direction(part.loc[part["metric"] == metric, "direction"].iloc[0]))
 
 
 def _cell(row: pd.Series) -> str:
-    text = _fmt(row["mean"])
-    if not pd.isna(row["std"]):
-        text += f" ± {_fmt(row['std'])}"
+    text = format_mean_std(row["mean"], row["std"])
     if not pd.isna(row["rank"]):
         text += f" ({int(row['rank'])})"
     return text
@@ -131,45 +130,36 @@ def _md_row(cells: list[str]) -> str:
 
 def _cost_rows(records: list[dict]) -> list[dict]:
     rows = []
-    for r in records:
-        if r.get("type") != "cost" or r.get("status") != "ok":
+    for r in of_kind(records, Kind.COST):
+        if r.get("status") != Status.OK:
             continue
         for key, direction in COST_DIRECTIONS.items():
             if r.get(key) is None:
                 continue
             rows.append({
                 "generator": r["generator"], "repeat": r["repeat"], "calibration": r.get("calibration", False),
-                "category": "cost", "metric": key, "value": float(r[key]), "ranked": direction is not None,
-                "higher_is_better": direction.higher_is_better if direction else None,
-                "target": direction.target if direction else None,
+                "category": COST, "metric": key, "value": float(r[key]), **direction_fields(direction),
             })
     return rows
-
-
-def _direction_text(higher: object, target: object, ranked: bool) -> str:
-    if not ranked:
-        return "info"
-    if target is not None and not pd.isna(target):
-        return f"toward {float(target):g}"
-    return "higher" if higher else "lower"
 
 
 def build(records: list[dict]) -> Leaderboard:
     """Aggregate result records (as read from ``results.jsonl``) into a leaderboard."""
     current = current_records(records)
-    ok_jobs = {(r["generator"], r["repeat"]) for r in current if r.get("type") == "job" and r.get("status") == "ok"}
-    rows = [r for r in current if r.get("type") == "metric" and (r["generator"], r["repeat"]) in ok_jobs]
-    rows += [r for r in _cost_rows(current) if (r["generator"], r["repeat"]) in ok_jobs]
+    ok = set(ok_jobs(current))
+    rows = [r for r in of_kind(current, Kind.METRIC) if job_key(r) in ok]
+    rows += [r for r in _cost_rows(current) if job_key(r) in ok]
+    jobs = of_kind(current, Kind.JOB)
     failures = pd.DataFrame(
         [{"generator": r["generator"], "repeat": r["repeat"], "step": "generate", "reason": r.get("reason")}
-         for r in current if r.get("type") == "job" and r.get("status") == "failed"]
+         for r in jobs if r.get("status") == Status.FAILED]
         + [{"generator": r["generator"], "repeat": r["repeat"], "step": f"metric {r['metric']}", "reason": r.get("reason")}
-           for r in current if r.get("type") == "metric_failure"],
+           for r in of_kind(current, Kind.METRIC_FAILURE)],
         columns=["generator", "repeat", "step", "reason"],
     )
     flags = pd.DataFrame(
         [{"generator": r["generator"], "repeat": r["repeat"], "warning": w}
-         for r in current if r.get("type") == "job" and r.get("status") == "ok" for w in r.get("warnings", [])],
+         for r in jobs if r.get("status") == Status.OK for w in r.get("warnings", [])],
         columns=FLAG_COLUMNS,
     )
     if not rows:
@@ -183,31 +173,31 @@ def build(records: list[dict]) -> Leaderboard:
         ranked=("ranked", "first"), n=("value", "size"), mean=("value", "mean"),
         std=("value", lambda v: v.std(ddof=1) if len(v) > 1 else float("nan")),
     ).reset_index()
-    table["direction"] = [
-        _direction_text(h, t, r) for h, t, r in zip(table["higher_is_better"], table["target"], table["ranked"])
-    ]
+    table["direction"] = [direction_text(record_direction(row)) for _, row in table.iterrows()]
     table["rank"] = float("nan")
     for metric, part in table[table["ranked"]].groupby("metric", sort=False):
-        first = part.iloc[0]
-        target = None if first["target"] is None or pd.isna(first["target"]) else float(first["target"])
-        direction = Direction(bool(first["higher_is_better"]), target)
+        direction: Direction = record_direction(part.iloc[0])  # type: ignore[assignment]
         badness = part["mean"].map(direction.badness)
         table.loc[part.index, "rank"] = noise_aware_ranks(badness.to_numpy(), part["std"].to_numpy())
-    order = {c: i for i, c in enumerate(CATEGORY_ORDER)}
+    order = {c: i for i, c in enumerate(LEADERBOARD_CATEGORIES)}
     table["_c"] = table["category"].map(lambda c: order.get(c, len(order)))
     table = table.sort_values(["_c"], kind="stable").drop(columns="_c").reset_index(drop=True)
     table["ranked"] = table["ranked"].astype(bool)
     return Leaderboard(table, failures, flags)
 
 
-def rebuild(run_dir: Path) -> Leaderboard:
+def load(run: RunDirectory | Path) -> Leaderboard:
+    """The leaderboard of a run directory, from ``results.jsonl`` alone (and ``run.json``'s notice)."""
+    run = RunDirectory(run)
+    board = build(run.records())
+    board.notice = dataset_notice(run.read_manifest_if_present())
+    return board
+
+
+def rebuild(run: RunDirectory | Path) -> Leaderboard:
     """Rebuild ``leaderboard.csv`` and ``leaderboard.md`` of a run from ``results.jsonl``."""
-    run_dir = Path(run_dir)
-    store = ResultStore(run_dir)
-    if not store.path.exists():
-        raise InputError(f"{run_dir}: no results.jsonl here; is this an ehrbench run directory?")
-    board = build(store.read())
-    board.notice = dataset_notice(read_run_manifest(run_dir, required=False))
-    write_text_atomic(run_dir / "leaderboard.csv", board.to_csv())
-    write_text_atomic(run_dir / "leaderboard.md", board.to_markdown(f"Leaderboard — {run_dir.name}"))
+    run = RunDirectory(run)
+    board = load(run)
+    write_text_atomic(run.leaderboard_path("csv"), board.to_csv())
+    write_text_atomic(run.leaderboard_path("md"), board.to_markdown(f"Leaderboard — {run.name}"))
     return board

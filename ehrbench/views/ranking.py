@@ -8,17 +8,13 @@ the weighted mean of the category averages with the use-case weights of the run 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from ehrbench.errors import ConfigError
-
-RANKED_CATEGORIES = ("fidelity", "utility", "privacy", "cost")
-# Cost is shown beside the others but, by default, does not decide which generator is best.
-DEFAULT_WEIGHTS: dict[str, float] = {"fidelity": 1.0, "utility": 1.0, "privacy": 1.0, "cost": 0.0}
+from ehrbench.api import LEADERBOARD_CATEGORIES
+from ehrbench.config import resolve_weights
 
 
 def noise_aware_ranks(badness: np.ndarray, spread: np.ndarray) -> np.ndarray:
@@ -47,38 +43,6 @@ def noise_aware_ranks(badness: np.ndarray, spread: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def resolve_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
-    """The defaults with the user's category weights on top; bad values are a ConfigError."""
-    merged = dict(DEFAULT_WEIGHTS)
-    for category, value in (weights or {}).items():
-        if category not in DEFAULT_WEIGHTS:
-            raise ConfigError(
-                f"weights: unknown category '{category}'; expected some of {', '.join(RANKED_CATEGORIES)}."
-            )
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ConfigError(f"weights: '{category}' must be a non-negative number, got {value!r}.")
-        merged[category] = float(value)
-    if not any(merged.values()):
-        raise ConfigError("weights: every category weight is 0; give at least one a positive weight.")
-    return merged
-
-
-def parse_weights(text: str) -> dict[str, float]:
-    """``privacy=2,utility=1`` (the CLI's --weights) → a weights mapping."""
-    out: dict[str, float] = {}
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        key, sep, value = part.partition("=")
-        try:
-            out[key.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep or not key.strip():
-            raise ConfigError(f"--weights expects CATEGORY=NUMBER pairs separated by commas, got {part!r}.")
-    return resolve_weights(out)
-
-
 def overall_ranking(table: pd.DataFrame, weights: Mapping[str, float] | None = None) -> pd.DataFrame:
     """One row per generator: mean rank per category, the weighted score, and the overall rank.
 
@@ -87,12 +51,12 @@ def overall_ranking(table: pd.DataFrame, weights: Mapping[str, float] | None = N
     ``categories_used`` says which ones counted. Lower score is better; ties share the lower rank.
     """
     w = resolve_weights(weights)
-    columns = ["generator", "calibration", *RANKED_CATEGORIES, "score", "overall_rank", "categories_used"]
+    columns = ["generator", "calibration", *LEADERBOARD_CATEGORIES, "score", "overall_rank", "categories_used"]
     ranked = table[table["ranked"].astype(bool) & table["rank"].notna()]
     if ranked.empty:
         return pd.DataFrame(columns=columns)
     per_cat = ranked.pivot_table(index="generator", columns="category", values="rank", aggfunc="mean")
-    per_cat = per_cat.reindex(columns=list(RANKED_CATEGORIES))
+    per_cat = per_cat.reindex(columns=list(LEADERBOARD_CATEGORIES))
     weight_row = pd.Series(w).reindex(per_cat.columns).fillna(0.0)
     present = per_cat.notna() & (weight_row > 0)
     weighted = per_cat.fillna(0.0).mul(weight_row, axis=1).where(present, 0.0).sum(axis=1)

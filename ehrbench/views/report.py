@@ -2,8 +2,7 @@
 
 Inputs are ``run.json``, ``results.jsonl``, ``reference.npz`` (the real test split's
 aggregates, written by :func:`finish_run`) and the saved synthetic samples. A generator whose
-samples are not saved (``train-resample`` releases real rows) is simply absent from the
-sample-based figures. Building a report never makes a run fail: :func:`finish_run` logs the
+samples are not saved (one that releases real rows) is simply absent from the sample-based figures. Building a report never makes a run fail: :func:`finish_run` logs the
 error and leaves the results as they are.
 """
 
@@ -18,24 +17,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ehrbench.views import figures as fg
-from ehrbench.views import leaderboard as lb
-from ehrbench.views import html as rh
-from ehrbench.errors import InputError
-from ehrbench.rundir.environment import now
+from ehrbench.api import parse_direction
+from ehrbench.atomic import atomic_open, write_text_atomic
 from ehrbench.matrix import EHRMatrix
-from ehrbench.views.provenance import dataset_notice, read_run_manifest, shows_published
-from ehrbench.views.ranking import overall_ranking, resolve_weights
+from ehrbench.rundir.directory import RunDirectory
+from ehrbench.rundir.environment import now
+from ehrbench.rundir.records import Kind, Status, current_records, job_key, of_kind, ok_jobs, record_direction
 from ehrbench.rundir.reference import Aggregates, Reference, aggregate, build_reference, read_reference, write_reference
-from ehrbench.rundir.store import ResultStore, current_records, write_text_atomic
+from ehrbench.views import figures as fg
+from ehrbench.views import html as rh
+from ehrbench.views import leaderboard as lb
+from ehrbench.views.exports import run_weights
+from ehrbench.views.provenance import dataset_notice, published_results
+from ehrbench.views.ranking import overall_ranking
+from ehrbench.views.text import better, format_number
 
-log = logging.getLogger("ehrbench.views.report")
-
-REPORT_FILE = "report.html"
-FIGURES_DIR = "figures"
-# Which metric each trade-off axis shows: the first of these the run has, else the category's first.
-FIDELITY_AXIS = ("pairwise_correlation_difference", "dimension_wise_probability", "detection_auc")
-PRIVACY_AXIS = ("membership_inference", "nn_adversarial_accuracy", "distance_to_closest_record", "attribute_inference")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,7 +48,7 @@ class Figure:
 class RunData:
     """Everything the report reads, loaded once."""
 
-    run_dir: Path
+    run: RunDirectory
     manifest: dict[str, Any]
     records: list[dict[str, Any]]
     board: lb.Leaderboard
@@ -60,36 +57,26 @@ class RunData:
     notes: list[str] = field(default_factory=list)
 
 
-def load_run(run_dir: Path, weights: Mapping[str, float] | None = None) -> RunData:
+def read_run_data(run: RunDirectory | Path, weights: Mapping[str, float] | None = None) -> RunData:
     """Read a run directory; ``weights`` override the ones stored in its config."""
-    run_dir = Path(run_dir)
-    manifest = read_run_manifest(run_dir)
-    store = ResultStore(run_dir)
-    if not store.path.exists():
-        raise InputError(f"{run_dir}: no results.jsonl here; is this an ehrbench run directory?")
-    records = store.read()
-    stored = (manifest.get("config") or {}).get("weights") or {}
+    run = RunDirectory(run)
+    manifest = run.read_manifest()
+    records = run.records()
     board = lb.build(records)
     board.notice = dataset_notice(manifest)
-    return RunData(run_dir, manifest, records, board, resolve_weights(weights if weights is not None else stored),
-                   read_reference(run_dir))
+    return RunData(run, manifest, records, board, run_weights(manifest, weights), read_reference(run.reference_path))
 
 
 # -- synthetic aggregates ---------------------------------------------------------------------
-def _ok_jobs(records: list[dict[str, Any]]) -> list[tuple[str, int]]:
-    return [(r["generator"], int(r["repeat"])) for r in current_records(records)
-            if r.get("type") == "job" and r.get("status") == "ok"]
-
-
 def synthetic_aggregates(data: RunData) -> dict[str, list[Aggregates]]:
     """Aggregates of every saved sample of a finished job, by generator (in job order)."""
     out: dict[str, list[Aggregates]] = {}
     if data.reference is None:
         return out
-    for gen, repeat in _ok_jobs(data.records):
-        path = data.run_dir / "samples" / gen / f"repeat-{repeat}.npz"
+    for gen, repeat in ok_jobs(data.records):
+        path = data.run.sample_path(gen, repeat)
         if not path.is_file():
-            continue  # e.g. train-resample: its rows are real, so they were never saved
+            continue  # a generator that releases real rows: they were never saved
         sample = EHRMatrix.load(path)
         if not np.array_equal(sample.codes, data.reference.codes):
             data.notes.append(f"{path}: its code columns differ from reference.npz's; left out of the figures.")
@@ -138,67 +125,66 @@ def sample_figures(data: RunData) -> list[Figure]:
     return figs
 
 
-def _axis_metric(table: pd.DataFrame, category: str, preferred: tuple[str, ...]) -> str | None:
+def _axis_metric(table: pd.DataFrame, category: str, axes: Mapping[str, int]) -> str | None:
+    """The metric a trade-off axis shows: the category's ranked metric that asks most strongly
+    (``Metric.tradeoff_axis``, stored in ``run.json``), else its first ranked metric."""
     ranked = table[(table["category"] == category) & table["ranked"]]
     names = list(dict.fromkeys(ranked["metric"]))
-    return next((m for m in preferred if m in names), names[0] if names else None)
+    asking = sorted((axes[m], i) for i, m in enumerate(names) if m in axes)
+    return names[asking[0][1]] if asking else (names[0] if names else None)
 
 
 def _total_seconds(records: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
     """Mean and std over repeats of fit + sample seconds, from finished jobs' cost records."""
-    ok = set(_ok_jobs(records))
+    ok = set(ok_jobs(records))
     rows = [(r["generator"], float(r.get("fit_seconds") or 0) + float(r.get("sample_seconds") or 0))
-            for r in current_records(records)
-            if r.get("type") == "cost" and r.get("status") == "ok" and (r["generator"], int(r["repeat"])) in ok]
+            for r in of_kind(current_records(records), Kind.COST)
+            if r.get("status") == Status.OK and job_key(r) in ok]
     if not rows:
         return {}
     frame = pd.DataFrame(rows, columns=["generator", "seconds"]).groupby("generator", sort=False)["seconds"]
     return {g: (float(m), float(s)) for g, m, s in zip(frame.mean().index, frame.mean(), frame.std())}
 
 
-def _points(table: pd.DataFrame, x_metric: str, y: Mapping[str, tuple[float, float, float]]) -> list[fg.TradeoffPoint]:
-    from ehrbench.api import Direction
+def _badness(row: pd.Series) -> float:
+    return record_direction(row).badness(float(row["mean"]))  # type: ignore[union-attr]  (ranked rows only)
 
+
+def _points(table: pd.DataFrame, x_metric: str, y: Mapping[str, tuple[float, float, float]]) -> list[fg.TradeoffPoint]:
     points = []
-    for row in table[table["metric"] == x_metric].itertuples():
-        if row.generator not in y or pd.isna(row.mean):
+    for _, row in table[table["metric"] == x_metric].iterrows():
+        if row.generator not in y or pd.isna(row["mean"]):
             continue
-        target = None if row.target is None or pd.isna(row.target) else float(row.target)
-        x_bad = Direction(bool(row.higher_is_better), target).badness(float(row.mean))
+        x_bad = _badness(row)
         y_mean, y_std, y_bad = y[row.generator]
-        points.append(fg.TradeoffPoint(row.generator, float(row.mean), float(row.std), y_mean, y_std, x_bad, y_bad,
+        points.append(fg.TradeoffPoint(row.generator, float(row["mean"]), float(row["std"]), y_mean, y_std, x_bad, y_bad,
                                        bool(row.calibration)))
     return points
 
 
 def _metric_axis(table: pd.DataFrame, metric: str) -> dict[str, tuple[float, float, float]]:
-    from ehrbench.api import Direction
-
     out = {}
-    for row in table[table["metric"] == metric].itertuples():
-        if pd.isna(row.mean):
+    for _, row in table[table["metric"] == metric].iterrows():
+        if pd.isna(row["mean"]):
             continue
-        target = None if row.target is None or pd.isna(row.target) else float(row.target)
-        out[row.generator] = (float(row.mean), float(row.std),
-                              Direction(bool(row.higher_is_better), target).badness(float(row.mean)))
+        out[row.generator] = (float(row["mean"]), float(row["std"]), _badness(row))
     return out
 
 
 def _label(table: pd.DataFrame, metric: str) -> str:
-    direction = table[table["metric"] == metric]["direction"].iloc[0]
-    better = {"lower": "lower is better", "higher": "higher is better"}.get(direction, f"closer to {direction.split()[-1]} is better")
-    return f"{metric} ({better})"
+    return f"{metric} ({better(parse_direction(table[table['metric'] == metric]['direction'].iloc[0]))})"
 
 
 def tradeoff_figures(data: RunData) -> list[Figure]:
     """Fidelity against privacy and against cost, each with its Pareto front."""
     table = data.board.table
-    x_metric = _axis_metric(table, "fidelity", FIDELITY_AXIS)
+    axes = data.manifest.get("tradeoff_axes") or {}
+    x_metric = _axis_metric(table, "fidelity", axes)
     if x_metric is None:
         data.notes.append("No ranked fidelity metric, so there is no trade-off figure.")
         return []
     figs = []
-    y_metric = _axis_metric(table, "privacy", PRIVACY_AXIS)
+    y_metric = _axis_metric(table, "privacy", axes)
     if y_metric is None:
         data.notes.append("No privacy metric in this run, so the fidelity-vs-privacy figure is missing.")
     else:
@@ -225,9 +211,7 @@ def tradeoff_figures(data: RunData) -> list[Figure]:
 def training_figures(data: RunData) -> list[Figure]:
     """One figure per generator that recorded per-epoch curves."""
     curves: dict[str, dict[str, dict[int, list[float]]]] = {}
-    for r in current_records(data.records):
-        if r.get("type") != "training":
-            continue
+    for r in of_kind(current_records(data.records), Kind.TRAINING):
         for name, values in (r.get("curves") or {}).items():
             clean = [float(v) if v is not None else float("nan") for v in values]
             if clean:
@@ -269,42 +253,48 @@ def manifest_section(data: RunData) -> str:
         ("platform", env.get("platform")),
         ("versions", ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items())),
     ]
-    jobs = {(r["generator"], int(r["repeat"])): r for r in current_records(data.records) if r.get("type") == "job"}
-    costs = {(r["generator"], int(r["repeat"])): r for r in current_records(data.records) if r.get("type") == "cost"}
+    current = current_records(data.records)
+    jobs = {job_key(r): r for r in of_kind(current, Kind.JOB)}
+    costs = {job_key(r): r for r in of_kind(current, Kind.COST)}
     rows = []
     for key, job in jobs.items():
         c = costs.get(key, {})
         rows.append([rh.esc(key[0]), rh.esc(key[1]), rh.esc(job.get("seed")), rh.esc(job.get("status")),
-                     rh.fmt(c.get("fit_seconds")), rh.fmt(c.get("sample_seconds")), rh.fmt(c.get("peak_rss_mb")),
+                     format_number(c.get("fit_seconds")), format_number(c.get("sample_seconds")),
+                     format_number(c.get("peak_rss_mb")),
                      rh.esc("yes" if c.get("model_loaded") else "no")])
     timings = rh.table(["generator", "repeat", "seed", "status", "fit s", "sample s", "peak RSS MB", "model loaded"], rows)
     return rh.key_value_table(pairs) + "<h3>Jobs: seeds and timings</h3>" + timings
 
 
 # -- the report -------------------------------------------------------------------------------
-def build_report(run_dir: Path, weights: Mapping[str, float] | None = None) -> Path:
+def build_report(run: RunDirectory | Path, weights: Mapping[str, float] | None = None) -> Path:
     """Write ``report.html`` and ``figures/*.png`` of a run; returns the report's path."""
-    data = load_run(run_dir, weights)
+    data = read_run_data(run, weights)
     figs = sample_figures(data) + tradeoff_figures(data) + training_figures(data)
-    fig_dir = data.run_dir / FIGURES_DIR
     for f in figs:
-        with _atomic_bytes(fig_dir / f.filename) as fh:
+        with atomic_open(data.run.figures_dir / f.filename, "wb") as fh:
             fh.write(f.png)
     sections = list(rh.leaderboard_sections(data.board))
     sections.append(("overall", "Overall ranking",
                      rh.overall_table(overall_ranking(data.board.table, data.weights), data.weights)))
-    if shows_published(data.manifest):
+    published = published_results(data.manifest)
+    if published:
         representation = (data.manifest.get("dataset") or {}).get("representation")
-        sections.append(("published", "Published values (ScoEHR paper)", rh.published_table(data.board, representation)))
+        sections.append(("published", "Published values",
+                         "".join(rh.published_table(data.board, p, representation) for p in published)))
     figure_html = "".join(rh.figure_html(f.title, f.png, f.caption, f.filename) for f in figs)
     notes = "".join(f'<p class="note">{rh.esc(n)}</p>' for n in data.notes)
     sections.append(("figures", "Figures", f'<div class="figures">{figure_html}</div>{notes}'))
     sections.append(("failures", "Failed jobs and metrics", rh.failures_section(data.board)))
     sections.append(("manifest", "Run manifest", manifest_section(data)))
-    intro = ('<p class="note">Cells: mean ± sample std over repeats, then the rank (1 is best). A rank marked = '
-             "is shared: those generators differ by less than their repeat spread, so they are tied, not ranked. "
-             "Best values are highlighted. Calibration rows (train-resample, independent-marginals) are the noise "
-             "floors the others should be read against.</p>")
+    intro = ("Cells: mean ± sample std over repeats, then the rank (1 is best). A rank marked = is shared: those "
+             "generators differ by less than their repeat spread, so they are tied, not ranked. Best values are "
+             "highlighted.")
+    calibration = data.board.calibration_rows()
+    if calibration:
+        intro += f" Calibration rows ({', '.join(calibration)}) are the noise floors the others should be read against."
+    intro = f'<p class="note">{rh.esc(intro)}</p>'
     ds = data.manifest.get("dataset") or {}
     if ds.get("notice"):  # e.g. the MIMIC-III demo's ODbL attribution
         intro = f'<p class="note">Dataset: {rh.esc(ds["notice"])}</p>' + intro
@@ -312,20 +302,13 @@ def build_report(run_dir: Path, weights: Mapping[str, float] | None = None) -> P
     sections[0] = (anchor, title, intro + body)
     subtitle = (f"dataset {ds.get('name')} ({'simulated' if ds.get('simulated') else 'real'}), "
                 f"{ds.get('representation')}, profile {(data.manifest.get('config') or {}).get('profile')}")
-    page = rh.page(f"ehrbench report — {data.run_dir.name}", subtitle, data.board.notice, sections,
+    page = rh.page(f"ehrbench report — {data.run.name}", subtitle, data.board.notice, sections,
                    rh.ehrbench_version(), now())
-    path = data.run_dir / REPORT_FILE
-    write_text_atomic(path, page)
-    return path
+    write_text_atomic(data.run.report_path, page)
+    return data.run.report_path
 
 
-def _atomic_bytes(path: Path):
-    from ehrbench.atomic import atomic_open
-
-    return atomic_open(path, "wb")
-
-
-def finish_run(run_dir: Path, test: EHRMatrix, build: bool = True) -> Path | None:
+def finish_run(run: RunDirectory, test: EHRMatrix, build: bool = True) -> Path | None:
     """At the end of a run: write the real test split's aggregates, then (``build``) the report.
 
     The aggregates are written either way, so ``ehrbench report`` can build the figures later.
@@ -333,15 +316,15 @@ def finish_run(run_dir: Path, test: EHRMatrix, build: bool = True) -> Path | Non
     report's path, or None when it was not built.
     """
     try:
-        write_reference(run_dir, build_reference(test.X, test.codes))
+        write_reference(run.reference_path, build_reference(test.X, test.codes))
     except Exception as exc:  # the report is a by-product; the results must survive it
-        log.warning("ehrbench: could not write %s/reference.npz (%s: %s); figures will be missing.",
-                    run_dir, type(exc).__name__, exc)
+        log.warning("ehrbench: could not write %s (%s: %s); figures will be missing.",
+                    run.reference_path, type(exc).__name__, exc)
     if not build:
         return None
     try:
-        return build_report(run_dir)
+        return build_report(run)
     except Exception as exc:
         log.warning("ehrbench: report not built (%s: %s); the results are intact. Rebuild with: ehrbench report %s",
-                    type(exc).__name__, exc, run_dir)
+                    type(exc).__name__, exc, run)
         return None

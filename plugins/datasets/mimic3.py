@@ -33,6 +33,7 @@ from ehrbench.matrix import EHRMatrix, from_arrays
 from . import mimic3_csv
 from .icd9 import CODE_EXPECTED, CODE_PATTERN, column_order, group_titles, groups_of
 from .medgan_pickle import read_medgan
+from .mimic3_published import SCOEHR_PAPER
 
 DEMO_DIR = Path(__file__).parent / "data" / "mimic3-demo"
 DEMO_FILES = {
@@ -222,6 +223,7 @@ class Mimic3Dataset(Dataset):
     description = "MIMIC-III patient × ICD-9 group matrix from your ADMISSIONS and DIAGNOSES_ICD files"
     simulated = False
     Options = Mimic3Options
+    published = (SCOEHR_PAPER,)
 
     def input_files(self) -> list[Path]:
         o = self.options
@@ -282,3 +284,10 @@ class Mimic3DemoDataset(Dataset):
 @hookimpl
 def ehrbench_datasets() -> list[type]:
     return [Mimic3Dataset, Mimic3DemoDataset]
+
+
+@hookimpl
+def ehrbench_prepare_commands() -> list:
+    from .mimic3_cli import prepare_mimic3
+
+    return [prepare_mimic3]

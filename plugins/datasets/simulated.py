@@ -587,6 +587,7 @@ class SimulatedDataset(Dataset):
     name = "simulated"
     description = "seeded cohort calibrated to MIMIC-III (patients × ICD-9 groups; no data needed)"
     simulated = True
+    default = True  # a run needs no data to start
     Options = SimulatedOptions
 
     def input_files(self) -> list[Path]:
@@ -634,3 +635,10 @@ class SimulatedDataset(Dataset):
 @hookimpl
 def ehrbench_datasets() -> list[type]:
     return [SimulatedDataset]
+
+
+@hookimpl
+def ehrbench_commands() -> list:
+    from .simulated_cli import simulate
+
+    return [simulate]

@@ -47,6 +47,7 @@ class DimensionWiseProbability(Metric):
     category = "fidelity"
     higher_is_better = False
     description = "Mean |p_j(R) - p_j(S)| over codes, p_j = share of records with code j."
+    tradeoff_axis = 2  # the report's trade-off figures prefer the smallest
 
     def compute(
         self, real_train: EHRMatrix, real_test: EHRMatrix, synthetic: EHRMatrix, ctx: RunContext
@@ -108,6 +109,7 @@ class PairwiseCorrelationDifference(Metric):
     category = "fidelity"
     higher_is_better = False
     description = "||corr(R) - corr(S)||_F over code-code Pearson matrices (constant columns: 0)."
+    tradeoff_axis = 1  # the report's trade-off figures prefer the smallest
     key_directions = {"constant_codes": INFO, "constant_share": INFO}
 
     def compute(
@@ -262,6 +264,7 @@ class DetectionAUC(Metric):
     higher_is_better = False
     target = 0.5
     description = "Cross-validated AUROC of a real-vs-synthetic gradient-boosting classifier (0.5 is best)."
+    tradeoff_axis = 3  # the report's trade-off figures prefer the smallest
     Options = DetectionOptions
     key_directions = {"std": INFO}
     # The default run scores every job with this detector; at the paper protocol's size it

@@ -136,6 +136,7 @@ class MembershipInference(Metric):
     higher_is_better = False
     target = 0.5
     description = "AUROC of a nearest-synthetic-row (Hamming) membership attack, members T vs non-members R."
+    tradeoff_axis = 1  # the report's trade-off figures prefer the smallest
     Options = MembershipOptions
     profiles = {"smoke": {"max_rows": 300}, "quick": {"max_rows": 1000}}
     key_directions = {"best_accuracy": TOWARD_HALF, "exact_copies": LOWER, "rows": INFO}
@@ -199,6 +200,7 @@ class AttributeInference(Metric):
     category = "privacy"
     higher_is_better = False
     description = "F1 of k-NN attribute inference from the K most prevalent codes: members minus non-members."
+    tradeoff_axis = 4  # the report's trade-off figures prefer the smallest
     Options = AttributeOptions
     profiles = {"smoke": {"max_rows": 300}, "quick": {"max_rows": 1000}}
     key_directions = {"f1_members": INFO, "f1_non_members": INFO, "known": INFO, "rows": INFO}
@@ -279,6 +281,7 @@ class NNAdversarialAccuracy(Metric):
     higher_is_better = False
     target = 0.5
     description = "Nearest-neighbour adversarial accuracy AA_TS of S against T (Yale et al.), and its privacy loss."
+    tradeoff_axis = 2  # the report's trade-off figures prefer the smallest
     Options = DistanceOptions
     profiles = {"smoke": {"max_rows": 300}, "quick": {"max_rows": 1000}}
     key_directions = {
@@ -340,6 +343,7 @@ class DistanceToClosestRecord(Metric):
     category = "privacy"
     higher_is_better = True
     description = "Median DCR of synthetic rows to T over the median DCR of real test rows to T."
+    tradeoff_axis = 3  # the report's trade-off figures prefer the smallest
     Options = DistanceOptions
     profiles = {"smoke": {"max_rows": 300}, "quick": {"max_rows": 1000}}
     key_directions = {"synthetic": INFO, "holdout": INFO, "rows": INFO}

@@ -1,0 +1,101 @@
+"""The records of ``results.jsonl``: their kinds, their fields, and which of them count.
+
+Kinds (the ``type`` field), one JSON object per line:
+
+- ``cost``: a job's generation (fit + sample) outcome and its cost; written right after sampling.
+- ``metric``: one number (generator, repeat, metric, key) with its category and direction.
+- ``metric_failure``: a metric that raised on a job, with the reason.
+- ``training``: a generator's per-epoch curves (``curves``: series name → values).
+- ``job``: closes a job (status ok/failed, and ``warnings`` such as a collapsed sample). Written in
+  the same append as the job's metric rows.
+
+Each record carries the ``attempt`` id of the job execution that wrote it. Only rows of a job's
+last closed attempt count, so a run killed at any point and resumed never double-counts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from ehrbench.api import Direction
+
+JobKey = tuple[str, int]
+Record = dict[str, Any]
+
+
+class Kind:
+    """The ``type`` of a record."""
+
+    COST = "cost"
+    METRIC = "metric"
+    METRIC_FAILURE = "metric_failure"
+    TRAINING = "training"
+    JOB = "job"
+
+
+class Status:
+    """The ``status`` of a ``cost`` or ``job`` record."""
+
+    OK = "ok"
+    FAILED = "failed"
+
+
+def job_key(record: Mapping[str, Any]) -> JobKey:
+    return (record["generator"], int(record["repeat"]))
+
+
+def of_kind(records: list[Record], kind: str) -> list[Record]:
+    return [r for r in records if r.get("type") == kind]
+
+
+def closed_jobs(records: list[Record]) -> dict[JobKey, Record]:
+    """The last ``job`` record of each (generator, repeat)."""
+    return {job_key(r): r for r in of_kind(records, Kind.JOB)}
+
+
+def current_records(records: list[Record]) -> list[Record]:
+    """Records that belong to the last closed attempt of their job, in file order."""
+    attempts = {key: job["attempt"] for key, job in closed_jobs(records).items()}
+    return [r for r in records if attempts.get(job_key(r)) == r.get("attempt")]
+
+
+def ok_jobs(records: list[Record]) -> list[JobKey]:
+    """The jobs whose last closed attempt succeeded, in the order they closed."""
+    closed = closed_jobs(records)
+    return [job_key(r) for r in of_kind(records, Kind.JOB) if closed[job_key(r)] is r and r.get("status") == Status.OK]
+
+
+def open_generation(records: list[Record], key: JobKey) -> Record | None:
+    """A successful ``cost`` record of ``key`` written after its last closed attempt, if any.
+
+    Its samples can be scored on resume without fitting again.
+    """
+    closed = closed_jobs(records).get(key)
+    found = None
+    for r in of_kind(records, Kind.COST):
+        if job_key(r) == key and r.get("status") == Status.OK:
+            found = r
+    if found is None or (closed is not None and closed["attempt"] == found["attempt"]):
+        return None
+    return found
+
+
+def direction_fields(direction: Direction | None) -> Record:
+    """How a ``metric`` record (and a leaderboard row) stores a direction; ``None`` is informational."""
+    return {
+        "higher_is_better": direction.higher_is_better if direction else None,
+        "target": direction.target if direction else None,
+        "ranked": direction is not None,
+    }
+
+
+def record_direction(record: Mapping[str, Any]) -> Direction | None:
+    """The inverse of :func:`direction_fields` (a missing target may be read back as NaN)."""
+    if not record.get("ranked"):
+        return None
+    target = record.get("target")
+    if target is None or (isinstance(target, float) and math.isnan(target)):
+        return Direction(bool(record["higher_is_better"]), None)
+    return Direction(bool(record["higher_is_better"]), float(target))
