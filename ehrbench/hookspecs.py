@@ -56,8 +56,9 @@ def ehrbench_datasets() -> list[type]:
 def ehrbench_commands() -> list[click.Command]:
     """Return click commands to add to the command line as ``ehrbench NAME`` (e.g. a dataset's tools).
 
-    Commands come from installed plugins (entry points), not ``--plugin`` files. A name that a
-    built-in command or another plugin already uses is an error naming both.
+    The command line takes its commands from installed plugins (entry points): a ``--plugin`` file
+    is named after the command, too late to add one. A name that a built-in command or another
+    plugin already uses is an error naming both.
     """
 
 

@@ -91,7 +91,7 @@ def build_options(
 ) -> T:
     """Instantiate the option dataclass ``cls`` from ``values``.
 
-    ``where`` names the source in messages (e.g. ``"generator 'scoehr'"``). Unknown keys
+    ``where`` names the source in messages (e.g. ``"generator 'my-gan'"``). Unknown keys
     and values of the wrong type raise :class:`ConfigError` naming the key.
     """
     values = dict(values or {})

@@ -221,8 +221,7 @@ def load_registry(plugin_files: list[Path] | tuple[Path, ...] = (), entry_points
             _collect(registry, kind, impl.plugin_name, impl.function, distributions.get(impl.plugin_name))
     for group, hook_name in COMMAND_GROUPS.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            if impl.plugin_name in distributions:  # commands come from installed plugins only
-                _collect_commands(registry, group, impl.plugin_name, impl.function)
+            _collect_commands(registry, group, impl.plugin_name, impl.function)
     return registry
 
 

@@ -324,3 +324,14 @@ def test_fingerprint_follows_file_content(tmp_path: Path) -> None:
     dx.write_text(dx.read_text().replace("4010", "4011"))
     assert Mimic3Dataset.configure({"admissions": str(adm), "diagnoses": str(dx)}).fingerprint() != first
     assert mimic3.ehrbench_datasets() == [Mimic3Dataset, Mimic3DemoDataset]
+
+
+def test_the_mimic3_plugin_supplies_the_papers_published_values() -> None:
+    [paper] = Mimic3Dataset.published
+    assert "ScoEHR" in paper.source and paper.representation == "binary"
+    assert paper.values["scoehr"] == {"dimension_wise_probability": 0.0029, "pairwise_correlation_difference": 21.8,
+                                      "log_cluster": -6.0, "synthetic_ranking_agreement": 0.87}
+    assert set(paper.values) == {"medgan", "medbgan", "medwgan", "scoehr"}
+    assert Mimic3DemoDataset.published == ()  # 100 patients are not the paper's cohort
+    assert type(paper).from_dict(paper.to_dict()) == paper
+

@@ -82,3 +82,46 @@ def test_unavailable_requirement_is_reported(tmp_path):
     assert "needs-missing" not in registry.defaults("generators")
     with pytest.raises(UnknownNameError, match=r"pip install ehrbench\[missing\]"):
         registry.get("generators", "needs-missing")
+
+
+def test_dataset_plugins_add_their_commands_and_the_default_dataset():
+    registry = load_registry()
+    assert registry.defaults("datasets") == ["simulated"]
+    assert "simulate" in registry.commands["ehrbench"] and "mimic3" in registry.commands["prepare"]
+    assert registry.commands["prepare"]["mimic3"].source.startswith("entry point 'mimic3'")
+
+
+def _commands_plugin(path, name, hook="ehrbench_commands", value=None):
+    path.write_text(
+        "import click\n"
+        "from ehrbench import hookimpl\n"
+        f"@click.command({name!r})\n"
+        "def command():\n"
+        "    click.echo('from a plugin')\n"
+        "@hookimpl\n"
+        f"def {hook}():\n"
+        f"    return [{value or 'command'}]\n"
+    )
+    return path
+
+
+def test_a_command_name_registered_twice_names_both_plugins(tmp_path):
+    with pytest.raises(PluginError) as info:
+        load_registry([_commands_plugin(tmp_path / "twice.py", "simulate")])
+    assert "command name 'simulate'" in str(info.value) and "twice.py" in str(info.value)
+    assert "entry point 'simulated'" in str(info.value)
+    registry = load_registry([_commands_plugin(tmp_path / "bad.py", "x", "ehrbench_prepare_commands", "'not a command'")])
+    assert any("is not a named click command" in b.error for b in registry.broken)
+
+
+def test_a_plugin_command_may_not_replace_a_builtin_one(tmp_path, cli, monkeypatch):
+    from ehrbench.cli import app as main
+
+    registry = load_registry([_commands_plugin(tmp_path / "clash.py", "report")])
+    monkeypatch.setattr(main, "_plugins", lambda: registry)
+    result = cli("--help")
+    assert result.code == 2 and "command name 'report' is registered twice: by ehrbench itself" in result.err
+    assert "clash.py" in result.err
+    added = load_registry([_commands_plugin(tmp_path / "hello.py", "hello")])
+    monkeypatch.setattr(main, "_plugins", lambda: added)
+    assert cli("hello").out == "from a plugin\n"

@@ -102,6 +102,20 @@ def test_pareto_front_keeps_points_no_other_beats_on_both_axes():
     assert pareto_front(x, y).tolist() == [True, True, True, False, False]
 
 
+def test_tradeoff_axes_are_the_metrics_declared_choice(run_dir):
+    from ehrbench.views import leaderboard as lb
+    from ehrbench.views.report import _axis_metric
+
+    axes = json.loads((run_dir / "run.json").read_text())["tradeoff_axes"]
+    assert axes == {"pairwise_correlation_difference": 1, "dimension_wise_probability": 2}  # declared by the metrics
+    table = lb.load(run_dir).table
+    assert _axis_metric(table, "fidelity", axes) == "pairwise_correlation_difference"
+    assert _axis_metric(table, "fidelity", {**axes, "dimension_wise_probability": 0}) == "dimension_wise_probability"
+    assert _axis_metric(table, "privacy", axes) == "copied_row_share"  # no privacy metric asks: the first ranked
+    html = (run_dir / "report.html").read_text()
+    assert "pairwise_correlation_difference against copied_row_share" in html
+
+
 # -- aggregates -------------------------------------------------------------------------------
 def test_reference_holds_aggregates_only_and_matches_a_hand_computation(run_dir):
     X = np.array([[1, 0, 2], [0, 0, 1], [3, 1, 0], [1, 0, 0]], dtype=np.float32)

@@ -173,3 +173,61 @@ def test_samples_count_option(tmp_path):
     out = run(tmp_path, generators=["independent-marginals"], repeats=1, samples=17)
     assert EHRMatrix.load(out / "samples" / "independent-marginals" / "repeat-0.npz").n_patients == 17
     assert np.isfinite([r["value"] for r in records(out) if r["type"] == "metric"]).all()
+
+
+def test_run_writes_the_whole_directory_without_help(tmp_path):
+    registry = load_registry()
+    config = resolve_config(None, {"dataset_options": TINY, "metrics": FAST_METRICS, "repeats": 1, "profile": "smoke",
+                                   "generators": ["independent-marginals"]})
+    finished = Runner(plan_run(config, registry), registry, tmp_path / "run").run()
+    out = finished.directory.path
+    for name in ("run.json", "results.jsonl", "leaderboard.csv", "leaderboard.md", "reference.npz", "report.html"):
+        assert (out / name).is_file(), name
+    assert finished.report == out / "report.html"
+    assert finished.leaderboard.to_csv() == (out / "leaderboard.csv").read_text()
+    quiet = Runner(plan_run(config.__class__(**{**config.to_dict(), "report": False}), registry), registry,
+                   tmp_path / "quiet").run()
+    assert quiet.report is None and not (tmp_path / "quiet" / "report.html").exists()
+    assert (tmp_path / "quiet" / "leaderboard.csv").is_file() and (tmp_path / "quiet" / "reference.npz").is_file()
+
+
+def test_the_plan_resolves_the_default_dataset_and_leaves_the_config_alone(tmp_path, plugin_file, monkeypatch):
+    registry = load_registry()
+    config = resolve_config(None, {"dataset_options": TINY, "repeats": 1, "profile": "smoke",
+                                   "generators": ["train-resample"], "metrics": ["dimension_wise_probability"]})
+    plan = plan_run(config, registry)
+    assert config.dataset is None and plan.config is config
+    assert plan.dataset == registry.defaults("datasets")[0]
+    monkeypatch.chdir(tmp_path)
+    runner = Runner(plan, registry)
+    assert runner.directory.path.parent == Path("runs") and runner.directory.name.startswith(f"{plan.dataset}-smoke-")
+    runner.run()
+    stored = json.loads((runner.directory / "run.json").read_text())["config"]
+    assert stored["out"] == str(runner.directory) and stored["dataset"] is None
+    with pytest.raises(ConfigError, match="all claim to be the default dataset"):
+        plan_run(config, load_registry([plugin_file("published_dataset")]))
+
+
+def test_run_json_lists_the_versions_of_what_the_run_uses(tmp_path):
+    source = tmp_path / "needs_pytest.py"
+    source.write_text(
+        "import numpy as np\n"
+        "from ehrbench import Generator, hookimpl\n"
+        "class Zeros(Generator):\n"
+        "    name = 'zeros'\n"
+        "    requires = ('pytest',)\n"
+        "    def fit(self, X, ctx): self.d = X.shape[1]\n"
+        "    def sample(self, n, ctx): return np.zeros((n, self.d), np.float32)\n"
+        "@hookimpl\n"
+        "def ehrbench_generators():\n"
+        "    return [Zeros]\n"
+    )
+
+    def versions(generators, plugins=()):
+        out = run(tmp_path / "-".join(generators), plugins=plugins, generators=generators, repeats=1)
+        return json.loads((out / "run.json").read_text())["environment"]["versions"]
+
+    calibration = versions(["independent-marginals"])
+    assert {"python", "ehrbench", "numpy", "pluggy"} <= set(calibration)
+    assert "pytest" not in calibration and "sdv" not in calibration  # installed here, but not used
+    assert "pytest" in versions(["zeros"], plugins=[source])

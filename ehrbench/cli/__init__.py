@@ -1,5 +1,5 @@
 """The ``ehrbench`` command line: parses flags, calls the stages, prints."""
 
-from ehrbench.cli.main import cli, main
+from ehrbench.cli.app import cli, main
 
 __all__ = ["cli", "main"]

@@ -1,5 +1,5 @@
 """``python -m ehrbench.cli``: the same as the ``ehrbench`` command."""
 
-from ehrbench.cli.main import main
+from ehrbench.cli.app import main
 
 main()
