@@ -35,6 +35,8 @@ from ehrbench_plugins.generators.diffusion.sde import VPSDE
 from ehrbench_plugins.generators.diffusion.training import dsm_loss
 from ehrbench_plugins.generators.diffusion.unet import UNet, UNetConfig, parameter_count
 
+from _results import results_section
+
 SDE = VPSDE()
 TRAIN_ROWS, PAPER_BATCH, PAPER_EPOCHS, PAPER_SAMPLES = 32_564, 64, 50, 10_240
 
@@ -151,4 +153,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with results_section("Diffusion: speed and fidelity against sampling steps (bench_diffusion.py)"):
+        main()

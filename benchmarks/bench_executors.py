@@ -22,6 +22,8 @@ from ehrbench.execution.plan import plan_run
 from ehrbench.execution.runner import Runner
 from ehrbench.plugins import load_registry
 
+from _results import results_section
+
 ROOT = Path(__file__).resolve().parent.parent
 TORCH_CANDIDATES = ("medgan", "scoehr")
 TEST_TORCH_PLUGIN = ROOT / "tests" / "plugins" / "executor_jobs.py"
@@ -77,4 +79,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with results_section("Executors: one grid, three executors (bench_executors.py)"):
+        main()

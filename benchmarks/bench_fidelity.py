@@ -22,6 +22,8 @@ from ehrbench.matrix import EHRMatrix
 from ehrbench_plugins.datasets.simulated import SimulatedDataset
 from ehrbench_plugins.metrics.fidelity import ehrbench_metrics
 
+from _results import results_section
+
 
 def simulated(patients: int, codes: int, seed: int) -> EHRMatrix:
     """The ``simulated`` dataset plugin's matrix."""
@@ -89,4 +91,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with results_section("Fidelity metrics at MIMIC-III scale (bench_fidelity.py)"):
+        code = main()
+    sys.exit(code)

@@ -30,6 +30,8 @@ from ehrbench.matrix import split
 from ehrbench_plugins.datasets.simulated import SimulatedDataset
 from ehrbench_plugins.generators.medgan.models import MedBGAN, MedGAN, MedWGAN
 
+from _results import results_section
+
 GENERATORS = {cls.name: cls for cls in (MedGAN, MedWGAN, MedBGAN)}
 
 
@@ -113,4 +115,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with results_section("The medGAN family: time per epoch (bench_medgan.py)"):
+        code = main()
+    sys.exit(code)

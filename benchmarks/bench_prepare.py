@@ -18,6 +18,8 @@ from pathlib import Path
 from ehrbench.plugins import load_registry
 from ehrbench_plugins.datasets import simulated as sim
 
+from _results import results_section
+
 
 def timed(func, repeats: int):
     best, result = float("inf"), None
@@ -69,4 +71,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with results_section("Preparing MIMIC-III, and the simulator (bench_prepare.py)"):
+        main()

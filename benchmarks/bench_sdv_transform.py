@@ -2,7 +2,7 @@
 
 ctgan sends every column to joblib as a bound method, so the whole fitted transformer is
 pickled once per column and the parallel path grows with the square of the column count;
-ehrbench runs ctgan's own sequential path instead (plugins/generators/sdv_speedup.py).
+ehrbench runs ctgan's own sequential path instead (plugins/generators/sdv/speedup.py).
 This script fits one transformer per width on the simulated cohort, transforms the same
 rows both ways, checks that the two matrices are identical, and prints seconds per path.
 It also times SDV's data validation of numerical columns with and without the shortcut.
@@ -26,6 +26,8 @@ from ehrbench_plugins.datasets.simulated import SimulatedDataset
 from ehrbench_plugins.generators.sdv.synthesizers import column_names, metadata_dict
 from ehrbench_plugins.generators.sdv.environment import import_sdv
 from ehrbench_plugins.generators.sdv.speedup import numeric_validation_shortcut, sequential_column_transform
+
+from _results import results_section
 
 
 def frame(X: np.ndarray, d: int) -> pd.DataFrame:
@@ -92,4 +94,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with results_section("SDV: the transform and validation workarounds (bench_sdv_transform.py)"):
+        main()

@@ -23,6 +23,8 @@ from ehrbench.matrix import split
 from ehrbench.plugins import load_registry
 from ehrbench_plugins.metrics import privacy, utility
 
+from _results import results_section
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -72,4 +74,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with results_section("Utility and privacy metrics at MIMIC-III scale (bench_utility_privacy.py)"):
+        code = main()
+    sys.exit(code)

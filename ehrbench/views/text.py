@@ -40,19 +40,19 @@ def format_mean_std(mean: object, std: object, digits: int = 3) -> str:
     return text if _missing(std) else f"{text} ± {format_number(std, digits)}"
 
 
+def _reading(direction: Direction | None) -> tuple[str, str]:
+    if direction is None:
+        return "", "not ranked"
+    if direction.target is not None:
+        return f"→{direction.target:g}", f"closer to {direction.target:g} is better"
+    return ("↑", "higher is better") if direction.higher_is_better else ("↓", "lower is better")
+
+
 def arrow(direction: Direction | None) -> str:
     """↑ higher is better, ↓ lower is better, →x closer to x is better; nothing for information."""
-    if direction is None:
-        return ""
-    if direction.target is not None:
-        return f"→{direction.target:g}"
-    return "↑" if direction.higher_is_better else "↓"
+    return _reading(direction)[0]
 
 
 def better(direction: Direction | None) -> str:
     """The direction as a phrase: ``lower is better``, ``closer to 0.5 is better``, ``not ranked``."""
-    if direction is None:
-        return "not ranked"
-    if direction.target is not None:
-        return f"closer to {direction.target:g} is better"
-    return "higher is better" if direction.higher_is_better else "lower is better"
+    return _reading(direction)[1]
