@@ -124,8 +124,8 @@ class Runner:
                     f"{stored_fp} → {dataset_info['fingerprint']}); resuming would mix results. "
                     f"Start a new run with another --out."
                 )
-        self.directory.write_manifest(run_manifest(self.plan, self.registry, self.directory, dataset_info, data_split,
-                                             self._n_samples(data_split), self.executor, previous))
+        self.directory.write_manifest(run_manifest(self.plan, self.registry, self.directory, dataset_info,
+                                                   data_split, self._n_samples(data_split), self.executor, previous))
 
     def _n_samples(self, data_split: Split) -> int:
         return self.config.samples or data_split.test.n_patients
@@ -211,7 +211,8 @@ class Runner:
             return
         cost["warnings"] = outcome.warnings
         if spec.keep_samples and outcome.samples is not None:
-            EHRMatrix(outcome.samples, data_split.train.codes).save(self.directory.sample_path(job.generator, job.repeat))
+            path = self.directory.sample_path(job.generator, job.repeat)
+            EHRMatrix(outcome.samples, data_split.train.codes).save(path)
             cost["samples_saved"] = True
         else:
             cost["samples_saved"] = False  # real patient rows never go to disk

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ehrbench.api import LEADERBOARD_CATEGORIES, PublishedResults, parse_direction
 from ehrbench.views.leaderboard import Leaderboard
-from ehrbench.views.text import arrow, format_mean_std, format_number
+from ehrbench.views.text import MISSING, arrow, format_mean_std, format_number
 
 
 def esc(value: object) -> str:
@@ -68,7 +68,7 @@ def category_table(board: Leaderboard, category: str) -> str:
         cells = [esc(gen) + (" <span class=\"rank\">calibration</span>" if calibration else "")]
         for m in metrics:
             if m not in mine.index:
-                cells.append("—")
+                cells.append(MISSING)
                 continue
             row = mine.loc[m]
             text = format_mean_std(row["mean"], row["std"])
@@ -120,7 +120,7 @@ def overall_table(overall: pd.DataFrame, weights: Mapping[str, float]) -> str:
     header = ["generator", *LEADERBOARD_CATEGORIES, "score", "overall rank"]
     rows, classes = [], []
     for r in overall.itertuples():
-        rank = "—" if pd.isna(r.overall_rank) else str(int(r.overall_rank))
+        rank = MISSING if pd.isna(r.overall_rank) else str(int(r.overall_rank))
         css = ' class="best"' if rank == "1" else ""
         rows.append([esc(r.generator)] + [format_number(float(getattr(r, c))) for c in LEADERBOARD_CATEGORIES]
                     + [format_number(float(r.score)), f"<td{css}>{rank}</td>"])
@@ -163,7 +163,7 @@ def figure_html(title: str, png: bytes, caption: str, filename: str) -> str:
 def key_value_table(pairs: Sequence[tuple[str, Any]]) -> str:
     def text(value: Any) -> str:
         if isinstance(value, dict):  # nested manifest entries, e.g. dataset options
-            return ", ".join(f"{k} = {text(v)}" for k, v in value.items()) or "—"
+            return ", ".join(f"{k} = {text(v)}" for k, v in value.items()) or MISSING
         return str(value)
 
     return table(["field", "value"], [[esc(k), esc(text(v))] for k, v in pairs], "kv")

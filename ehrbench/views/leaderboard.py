@@ -21,7 +21,7 @@ from ehrbench.rundir.records import (Kind, Status, current_records, direction_fi
                                      record_direction)
 from ehrbench.views.provenance import dataset_notice
 from ehrbench.views.ranking import noise_aware_ranks
-from ehrbench.views.text import arrow, format_mean_std
+from ehrbench.views.text import MISSING, arrow, format_mean_std, format_number
 
 COST_DIRECTIONS: dict[str, Direction | None] = {
     "fit_seconds": Direction(False),
@@ -65,9 +65,9 @@ class Leaderboard:
                 continue
             cells = [gen + (" (calibration)" if bool(mine["calibration"].iloc[0]) else "")]
             for m in metrics:
-                cells.append(_cell(mine.loc[m]) if m in mine.index else "—")
+                cells.append(_cell(mine.loc[m]) if m in mine.index else MISSING)
             ranks = mine["rank"].dropna()
-            cells.append(f"{ranks.mean():.2f}" if len(ranks) else "—")
+            cells.append(format_number(ranks.mean()) if len(ranks) else MISSING)
             rows.append(cells)
         return header, rows
 

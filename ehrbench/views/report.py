@@ -2,8 +2,9 @@
 
 Inputs are ``run.json``, ``results.jsonl``, ``reference.npz`` (the real test split's
 aggregates, written by :func:`finish_run`) and the saved synthetic samples. A generator whose
-samples are not saved (one that releases real rows) is simply absent from the sample-based figures. Building a report never makes a run fail: :func:`finish_run` logs the
-error and leaves the results as they are.
+samples are not saved (one that releases real rows) is simply absent from the sample-based
+figures. Building a report never makes a run fail: :func:`finish_run` logs the error and
+leaves the results as they are.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ehrbench.views import leaderboard as lb
 from ehrbench.views.exports import run_weights
 from ehrbench.views.provenance import dataset_notice, published_results
 from ehrbench.views.ranking import overall_ranking
-from ehrbench.views.text import better, format_number
+from ehrbench.views.text import MISSING, better, format_number
 
 log = logging.getLogger(__name__)
 
@@ -236,8 +237,8 @@ def manifest_section(data: RunData) -> str:
         ("representation", ds.get("representation")),
         ("dataset options", ds.get("options")),
         ("dataset fingerprint", ds.get("fingerprint")),
-        ("dataset notice", ds.get("notice") or "—"),
-        ("dataset summary", ds.get("summary") or "—"),
+        ("dataset notice", ds.get("notice") or MISSING),
+        ("dataset summary", ds.get("summary") or MISSING),
         ("split", f"seed {sp.get('seed')}, test fraction {sp.get('test_fraction')}: {sp.get('n_train')} train / {sp.get('n_test')} test"),
         ("run seed", cfg.get("seed")),
         ("profile", cfg.get("profile")),
