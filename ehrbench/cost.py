@@ -46,14 +46,21 @@ def _cuda_in_use(device: str) -> bool:
 
 
 class _Utilization:
-    """Polls NVML's kernel-busy percentage (torch.cuda.utilization) every 0.1 s while a step runs.
+    """Polls NVML's kernel-busy percentage every 0.1 s while a step runs.
 
-    NVML averages over its own sample period (1/6 to 1 s), so this is coarse for short steps.
+    NVML averages over its own sample period (1/6 to 1 s), so this is coarse for short steps. The
+    device handle is found here, on the calling thread (torch maps CUDA_VISIBLE_DEVICES to NVML's
+    index); the poller then calls NVML alone, never the CUDA runtime, so it cannot disturb a CUDA
+    graph being captured.
     """
 
     def __init__(self, torch) -> None:
-        self._read = torch.cuda.utilization
-        self._read()  # raises where pynvml is missing or NVML cannot start
+        import pynvml
+
+        torch.cuda.utilization()  # raises where NVML cannot start or the device cannot be mapped
+        handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda._get_nvml_device_index(None))
+        self._read = lambda: pynvml.nvmlDeviceGetUtilizationRates(handle).gpu
+        self._read()
         self.samples: list[float] = []
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="ehrbench-gpu-utilization", daemon=True)
