@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -31,7 +32,7 @@ from ehrbench_plugins.generators.diffusion.sampling import (
 )
 from ehrbench_plugins.generators.diffusion.score import Score
 from ehrbench_plugins.generators.diffusion.sde import VPSDE
-from ehrbench_plugins.generators.diffusion.training import dsm_loss
+from ehrbench_plugins.generators.diffusion.training import dsm_loss, train_minibatches
 from ehrbench_plugins.generators.diffusion.unet import UNet, UNetConfig
 from test_diffusion_execution import ExactGaussianScore, _busy_score, _trained_toy_score
 
@@ -141,6 +142,31 @@ def test_the_direct_step_loop_never_waits_for_the_device(cuda, graph):
         finally:
             torch.cuda.set_sync_debug_mode("default")
     assert torch.isfinite(out).all()
+
+
+def test_training_waits_for_the_device_once_per_epoch(cuda):
+    """The minibatch loop indexes device data and never reads a value back, except each epoch's mean loss."""
+    net = UNet(UNetConfig(144, channels=32, multipliers=(1, 2, 2), res_blocks=1, groups=8)).to(cuda)
+    score = Score(net, SDE, False)
+    gen = torch.Generator(device=cuda).manual_seed(0)
+    data = torch.randn(64 * 6, 144, device=cuda, generator=gen)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+
+    def fit(rows: torch.Tensor, epochs: int) -> list[float]:
+        return train_minibatches(list(net.parameters()), rows, lambda x0: dsm_loss(score, SDE, x0, gen), optimizer,
+                                 epochs, 64, gen, grad_clip=1.0)
+
+    fit(data[:128], 1)  # first calls initialise lazily (Adam's state, cuBLAS)
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            losses = fit(data, 2)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [str(w.message) for w in caught if "synchroniz" in str(w.message)]
+    assert len(losses) == 2 and len(syncs) <= 2, syncs
 
 
 def test_memory_probe_sizes_a_batch_that_fits(cuda):

@@ -57,6 +57,18 @@ install() {
   echo "== install (python: $(command -v "$PY"), target $SITE)"
   "$PY" -c 'import sys; assert sys.version_info >= (3, 10), sys.version' 2>/dev/null \
     || fail install "$PY is not Python 3.10 or newer"
+  local have_torchsde=0
+  "$PY" -c 'import torchsde' 2>/dev/null && have_torchsde=1
+  if [ "$have_torchsde" = 0 ]; then  # the wheels first: checking them takes no time
+    local missing=()
+    shopt -s nullglob
+    for name in torchsde trampoline; do
+      set -- .whl/"$name"-*.whl
+      [ "$#" -eq 1 ] || missing+=("$name (found $#)")
+    done
+    shopt -u nullglob
+    [ ${#missing[@]} -eq 0 ] || fail install "need exactly one wheel each in .whl/ of: ${missing[*]}; run 'make gpu-wheels' where pip works and carry .whl"
+  fi
   local cuda
   cuda=$(timeout 120 "$PY" -c '
 import torch
@@ -66,13 +78,7 @@ print(torch.cuda.get_device_name(0), torch.__version__, int(x.sum().item()))' 2>
     || fail install "CUDA is not usable from $PY: $(echo "$cuda" | tail -n 3)"
   echo "CUDA: $cuda"
   rm -rf "$SITE" && mkdir -p "$SITE" || fail install "cannot create $SITE"
-  if ! "$PY" -c 'import torchsde' 2>/dev/null; then
-    local missing=()
-    for name in torchsde trampoline; do
-      set -- .whl/"$name"-*.whl
-      [ "$#" -eq 1 ] && [ -f "$1" ] || missing+=("$name (found $# files)")
-    done
-    [ ${#missing[@]} -eq 0 ] || fail install "need exactly one wheel each in .whl/ of: ${missing[*]}; run 'make gpu-wheels' where pip works and carry .whl"
+  if [ "$have_torchsde" = 0 ]; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --root-user-action=ignore \
       --target "$SITE" .whl/*.whl || fail install "pip could not install the wheels in .whl/"
   fi
