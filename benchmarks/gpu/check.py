@@ -21,7 +21,6 @@ targets) are rewritten in ``--out``, so a check stopped at its time limit still 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import platform

@@ -151,28 +151,32 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 # -- ceilings ---------------------------------------------------------------------------------------
-def ceilings(device: torch.device, scale: Scale, report: Report) -> None:
+def _matmul_rate(device: torch.device, n: int, reps: int = 10) -> dict[str, Any]:
     gen = torch.Generator(device=device).manual_seed(0)
-    n = scale.matmul
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     a = torch.randn(n, n, device=device, generator=gen).to(dtype)
     b = torch.randn(n, n, device=device, generator=gen).to(dtype)
     for _ in range(3):
         a @ b
-    reps = 10
     t = _timed(device, lambda: [a @ b for _ in range(reps)])
     seconds = t["gpu_seconds"] or t["wall_seconds"]
-    report.add("ceilings", {"what": f"{str(dtype).removeprefix('torch.')} matmul {n}^3 (random data)",
-                            "tflops": 2 * n**3 * reps / seconds / 1e12, **t})
-    del a, b
-    src = torch.empty(scale.copy_mb * 2**20 // 4, device=device).uniform_(generator=gen)
+    return {"what": f"{str(dtype).removeprefix('torch.')} matmul {n}^3 (random data)",
+            "tflops": 2 * n**3 * reps / seconds / 1e12, **t}
+
+
+def _copy_rate(device: torch.device, megabytes: int, reps: int = 10) -> dict[str, Any]:
+    src = torch.empty(megabytes * 2**20 // 4, device=device).uniform_(generator=torch.Generator(device=device).manual_seed(0))
     dst = torch.empty_like(src)
     dst.copy_(src)
     t = _timed(device, lambda: [dst.copy_(src) for _ in range(reps)])
     seconds = t["gpu_seconds"] or t["wall_seconds"]
-    report.add("ceilings", {"what": f"device copy of {scale.copy_mb} MiB (bytes read + written)",
-                            "tb_per_s": 2 * src.numel() * 4 * reps / seconds / 1e12, **t})
-    del src, dst
+    return {"what": f"device copy of {megabytes} MiB (bytes read + written)",
+            "tb_per_s": 2 * src.numel() * 4 * reps / seconds / 1e12, **t}
+
+
+def ceilings(device: torch.device, scale: Scale, report: Report) -> None:
+    report.add("ceilings", _matmul_rate(device, scale.matmul))
+    report.add("ceilings", _copy_rate(device, scale.copy_mb))
     _free_memory(device)
 
 
