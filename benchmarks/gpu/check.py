@@ -372,8 +372,9 @@ def _speed_summary(m: dict[str, Any], figures: dict[str, Any]) -> list[str]:
         if "steps_per_second" in t:
             lines.append(f"| {t.get('setting', 'default, larger batch')} | {t['batch']} | {_fmt(t['steps_per_second'])} | "
                          f"{_fmt(t['implied_50_epochs_minutes'])} | {_fmt(t.get('achieved_tflops'))} | {_fmt(t.get('peak_gpu_mb'))} |")
-    lines += ["", "| sampling (10,240 records unless the scale says otherwise) | s/step | 1000 steps, extrapolated (s) | "
-              "TFLOP/s | peak MB |", "|---|---|---|---|---|"]
+    scale = figures.get("scale", {})
+    lines += ["", f"| sampling {scale.get('sample_rows', 10240):,} records | s/step | "
+              f"{scale.get('sample_steps', 1000)} steps, extrapolated (s) | TFLOP/s | peak MB |", "|---|---|---|---|---|"]
     for section in ("sampling", "raw-diffusion-sampling"):
         for s in m.get(section, []):
             if "seconds_per_step" in s:
@@ -393,7 +394,8 @@ def _speed_summary(m: dict[str, Any], figures: dict[str, Any]) -> list[str]:
     if raw:
         best = min(raw, key=lambda s: s["seconds_per_step"])
         extrapolated = next(v for k, v in best.items() if k.startswith("extrapolated_seconds"))
-        lines.append(f"raw-diffusion, {best['setting']}: 1000 steps ≈ **{_fmt(extrapolated)} s** extrapolated "
+        lines.append(f"raw-diffusion, {best['setting']}: {scale.get('sample_steps', 1000)} steps ≈ "
+                     f"**{_fmt(extrapolated)} s** extrapolated "
                      f"(target ≤ {TARGET_RAW_SAMPLE_SECONDS} s).")
     return lines + [""]
 
