@@ -2,12 +2,15 @@
 
 Peak RSS is per job: on Linux the kernel's high-water mark (VmHWM) is reset before each
 measured step through ``/proc/self/clear_refs``; elsewhere the process-wide peak is used.
+On CUDA a step also gets its GPU seconds, timed by CUDA events on the device's own clock, and
+the mean share of that time a kernel was running, as NVML reports it (when NVML can be read).
 """
 
 from __future__ import annotations
 
 import resource
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,16 +45,59 @@ def _cuda_in_use(device: str) -> bool:
     return bool(device.startswith("cuda") and torch is not None and torch.cuda.is_available())
 
 
+class _Utilization:
+    """Polls NVML's kernel-busy percentage every 0.1 s while a step runs.
+
+    NVML averages over its own sample period (1/6 to 1 s), so this is coarse for short steps. The
+    device handle is found here, on the calling thread (torch maps CUDA_VISIBLE_DEVICES to NVML's
+    index); the poller then calls NVML alone, never the CUDA runtime, so it cannot disturb a CUDA
+    graph being captured.
+    """
+
+    def __init__(self, torch) -> None:
+        import pynvml
+
+        torch.cuda.utilization()  # raises where NVML cannot start or the device cannot be mapped
+        handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda._get_nvml_device_index(None))
+        self._read = lambda: pynvml.nvmlDeviceGetUtilizationRates(handle).gpu
+        self._read()
+        self.samples: list[float] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="ehrbench-gpu-utilization", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._done.wait(0.1):
+            try:
+                self.samples.append(float(self._read()))
+            except Exception:
+                return
+
+    def stop(self) -> float | None:
+        self._done.set()
+        self._thread.join()
+        return sum(self.samples) / len(self.samples) if self.samples else None
+
+
+def _utilization(torch) -> _Utilization | None:
+    try:
+        return _Utilization(torch)
+    except Exception:  # no pynvml, or NVML refused: the figure is simply absent
+        return None
+
+
 @dataclass
 class Measurement:
     seconds: float = 0.0
     peak_rss_mb: float = 0.0
     peak_gpu_mb: float | None = None
+    gpu_seconds: float | None = None  # CUDA-event time from the step's start to its end
+    gpu_utilization: float | None = None  # mean % of that time a kernel ran (NVML), when readable
 
 
 @contextmanager
 def measure(device: str = "cpu") -> Iterator[Measurement]:
-    """Time a block and record its peak CPU RSS (and peak CUDA memory when CUDA is used)."""
+    """Time a block and record its peak CPU RSS (and peak CUDA memory and GPU time when CUDA is used)."""
     m = Measurement()
     _reset_peak_rss()
     cuda = _cuda_in_use(device)
@@ -59,12 +105,25 @@ def measure(device: str = "cpu") -> Iterator[Measurement]:
         torch = sys.modules["torch"]
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
+        began, ended = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        busy = _utilization(torch)
+        began.record()
     start = time.perf_counter()
     try:
         yield m
     finally:
         if cuda:
+            ended.record()
             torch.cuda.synchronize()
             m.peak_gpu_mb = torch.cuda.max_memory_allocated() / 2**20
+            m.gpu_seconds = began.elapsed_time(ended) / 1000
+            m.gpu_utilization = busy.stop() if busy is not None else None
         m.seconds = time.perf_counter() - start
         m.peak_rss_mb = _peak_rss_mb()
+
+
+def weighted_utilization(*steps: Measurement) -> float | None:
+    """The GPU utilization of several steps together, each weighted by its wall seconds."""
+    known = [(m.gpu_utilization, m.seconds) for m in steps if m.gpu_utilization is not None and m.seconds > 0]
+    total = sum(seconds for _, seconds in known)
+    return sum(u * seconds for u, seconds in known) / total if total > 0 else None

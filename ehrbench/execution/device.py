@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 
 from ehrbench.errors import ConfigError
 
@@ -30,12 +31,36 @@ def resolve_device(requested: str, needs_torch: bool) -> str:
     return "cpu"
 
 
+def nvidia_driver_version() -> str | None:
+    """The NVIDIA driver's version, from NVML (pynvml) or else nvidia-smi; None when neither answers."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        version = pynvml.nvmlSystemGetDriverVersion()
+        return version.decode() if isinstance(version, bytes) else str(version)
+    except Exception:
+        pass
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+        return out.splitlines()[0].strip() or None
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return None
+
+
 def describe_device(device: str) -> dict[str, str]:
-    """What the manifest records about the device (the GPU's name when CUDA is used)."""
+    """What the manifest records about the device: on CUDA the GPU, its memory, capability and driver."""
     info = {"device": device}
     if device.startswith("cuda"):
         import torch
 
-        info["cuda_device_name"] = torch.cuda.get_device_name(0)
+        index = torch.cuda.current_device()
+        props = torch.cuda.get_device_properties(index)
+        info["cuda_device_name"] = props.name
         info["torch_cuda"] = str(torch.version.cuda)
+        info["cuda_capability"] = f"{props.major}.{props.minor}"
+        info["cuda_memory_gib"] = f"{props.total_memory / 2**30:.1f}"
+        info["cuda_devices"] = str(torch.cuda.device_count())
+        info["nvidia_driver"] = nvidia_driver_version() or "unknown"
     return info

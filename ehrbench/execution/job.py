@@ -24,7 +24,7 @@ from ehrbench.api import Generator, Metric, ProgressReporter, RunContext, null_p
 from ehrbench.errors import InputError
 from ehrbench.execution import model_cache
 from ehrbench.execution.collapse import sample_warnings
-from ehrbench.execution.cost import measure
+from ehrbench.execution.cost import measure, weighted_utilization
 from ehrbench.execution.scoring import score_rows
 from ehrbench.matrix import EHRMatrix, check_values
 from ehrbench.plugins import FILE_PLUGIN_PREFIX
@@ -147,6 +147,13 @@ def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReport
         peak_gpu_mb=_max_or_none(fit.peak_gpu_mb, draw.peak_gpu_mb),
         parameters=generator.parameter_count(),
     )
+    if fit.gpu_seconds is not None and draw.gpu_seconds is not None:  # a CUDA job: per-step GPU figures
+        cost.update(
+            fit_gpu_seconds=fit.gpu_seconds, sample_gpu_seconds=draw.gpu_seconds,
+            gpu_seconds=fit.gpu_seconds + draw.gpu_seconds,
+            fit_peak_gpu_mb=fit.peak_gpu_mb, sample_peak_gpu_mb=draw.peak_gpu_mb,
+            gpu_utilization=weighted_utilization(fit, draw),
+        )
     log = _training_log(generator)
     problem = sample_problem(samples, task.n_samples, X_train.shape[1], task.representation)
     if problem:

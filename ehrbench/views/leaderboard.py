@@ -30,6 +30,8 @@ COST_DIRECTIONS: dict[str, Direction | None] = {
     "peak_rss_mb": Direction(False),
     "peak_gpu_mb": Direction(False),
     "parameters": None,
+    "gpu_seconds": None,  # CUDA jobs: fit + sample on the device's clock (CUDA events)
+    "gpu_utilization": None,  # CUDA jobs: mean % of that time a kernel ran (NVML)
 }
 FLAG_COLUMNS = ["generator", "repeat", "warning"]
 CSV_COLUMNS = ["generator", "calibration", "category", "metric", "direction", "n", "mean", "std", "rank"]

@@ -70,6 +70,7 @@ class DiffusionGenerator(Generator):
         """Denoising score matching on the flat rows of ``data`` (already on the device)."""
         import torch
 
+        from ehrbench_plugins.generators.diffusion.execution import numerics
         from ehrbench_plugins.generators.diffusion.training import (
             dsm_loss,
             make_generator,
@@ -81,7 +82,7 @@ class DiffusionGenerator(Generator):
 
         o = self.options
         device = data.device
-        with seeded_global(derive_seed(ctx.seed, "score-net", "global"), device):
+        with seeded_global(derive_seed(ctx.seed, "score-net", "global"), device), numerics(o, device):
             self.score_net = UNet(o.unet_config(data.shape[1])).to(device)
             self.prior = self._new_prior(data.shape[1], device)
             if self.prior is not None:
@@ -109,7 +110,7 @@ class DiffusionGenerator(Generator):
     def _score(self) -> Score:
         from ehrbench_plugins.generators.diffusion.score import Score
 
-        return Score(self.score_net, self.sde, self.options.scale_by_sigma, self.prior)
+        return Score(self.score_net, self.sde, self.options.scale_by_sigma, self.prior, self.options.precision)
 
     def _saved_modules(self) -> dict[str, torch.nn.Module]:
         prior = {"gaussian_prior": self.prior} if self.prior is not None else {}
@@ -129,7 +130,7 @@ class DiffusionGenerator(Generator):
         start = 0
         states = sample_states(
             self._score(), self.sde, n, self.score_net.config.size, derive_seed(ctx.seed, "sample"),
-            o.sampler, o.sampling_steps, o.sample_batch_size, ctx.progress, o.ode_grid_power,
+            o.sampler, o.sampling_steps, o.sample_batch_size, ctx.progress, o.ode_grid_power, execution=o,
         )
         for batch in states:
             with torch.no_grad():

@@ -61,8 +61,44 @@ class UNetConfig(NetworkShape):
         return None
 
 
+# -- How the score network runs on the device (issue 20) -----------------------------------------
+# None of these changes the model's definition; they choose the arithmetic and the integrator's
+# machinery. The defaults are the reference path: torchsde's Euler–Maruyama in float32 with
+# torch's own TF32 setting. DESIGN.md §7 says what each costs and what it was checked against.
+Integrator = Literal["torchsde", "direct"]
+Precision = Literal["float32", "bfloat16"]
+TF32 = Literal["torch", "on", "off"]
+INTEGRATORS: tuple[str, ...] = ("torchsde", "direct")
+PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
+TF32_MODES: tuple[str, ...] = ("torch", "on", "off")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutionOptions:
+    """Device execution of the score network: integrator, CUDA graph, precision, TF32, determinism."""
+
+    # Euler–Maruyama: torchsde's sdeint (reference), or a direct loop with the same update that
+    # draws its increments on the device and never waits for the host (DESIGN.md §7).
+    em_integrator: Integrator = "torchsde"
+    cuda_graph: bool = False  # replay the direct loop's step as one CUDA graph (uncaptured off CUDA)
+    precision: Precision = "float32"  # bfloat16: the network runs under bf16 autocast; the SDE stays float32
+    tf32: TF32 = "torch"  # torch: its defaults (TF32 convolutions, IEEE matmuls); on / off: both
+    deterministic: bool = True  # CUDA: deterministic cuDNN algorithms and attention, so a fit repeats
+
+    def execution_problem(self, sampler: str) -> str | None:
+        """Why these execution options cannot be used with ``sampler``, or None."""
+        checks = (("em_integrator", INTEGRATORS), ("precision", PRECISIONS), ("tf32", TF32_MODES))
+        for name, allowed in checks:
+            if getattr(self, name) not in allowed:
+                return f"option '{name}' must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+        if self.cuda_graph and (sampler != "euler-maruyama" or self.em_integrator != "direct"):
+            return ("option 'cuda_graph' needs sampler = 'euler-maruyama' and em_integrator = 'direct' "
+                    "(torchsde's loop and the ode sampler are not captured)")
+        return None
+
+
 @dataclass(frozen=True)
-class ScoreOptions(NetworkShape):
+class ScoreOptions(NetworkShape, ExecutionOptions):
     """Score network, its training and its sampler; the defaults are the paper's."""
 
     scale_by_sigma: bool = False  # True: score = output / σ(t) (see diffusion/score.py)
@@ -92,6 +128,9 @@ class ScoreOptions(NetworkShape):
         problem = self.unet_config(self.side_multiple**2).problem()
         if problem:
             raise ValueError(f"score network: {problem}")
+        execution = self.execution_problem(self.sampler)
+        if execution:
+            raise ValueError(execution)
 
     def unet_config(self, size: int) -> UNetConfig:
         shape = {f.name: getattr(self, f.name) for f in fields(NetworkShape)}

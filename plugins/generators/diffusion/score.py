@@ -10,6 +10,9 @@ Gaussians with the training data's per-dimension mean and variance, so the netwo
 what that leaves out. A small network cannot learn the near-identity map that denoising almost
 constant cells (a sparse record's absent codes) needs, and its error, amplified by 1/σ(t) near
 t = 0, made raw-diffusion's samples diverge; the prior gets those cells right from the start.
+
+With ``precision = 'bfloat16'`` the network alone runs under bf16 autocast and its output is
+returned in the input's dtype: the σ(t) scaling, the prior and the SDE stay in float32.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ehrbench_plugins.generators.diffusion.execution import autocast
 from ehrbench_plugins.generators.diffusion.sde import VPSDE
 
 
@@ -47,15 +51,19 @@ class GaussianPrior(nn.Module):
 class Score(nn.Module):
     """Wraps a network taking (flat x, t) so that calling it returns the score."""
 
-    def __init__(self, net: nn.Module, sde: VPSDE, scale_by_sigma: bool, prior: GaussianPrior | None = None) -> None:
+    def __init__(self, net: nn.Module, sde: VPSDE, scale_by_sigma: bool, prior: GaussianPrior | None = None,
+                 precision: str = "float32") -> None:
         super().__init__()
         self.net = net
         self.sde = sde
         self.scale_by_sigma = scale_by_sigma
         self.prior = prior
+        self.precision = precision
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        out = self.net(x, t)
+        with autocast(self.precision, x.device.type):
+            out = self.net(x, t)
+        out = out.to(x.dtype)
         if self.scale_by_sigma:
             out = out / self.sde.std(t.reshape(-1, *([1] * (out.dim() - 1))))
         if self.prior is not None:
