@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from ehrbench.api import COST, LEADERBOARD_CATEGORIES, Profile, Representation
-from ehrbench.errors import ConfigError
+from ehrbench.errors import ConfigError, InputError, path_component
 from ehrbench.options import build_options
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -31,7 +31,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {**dict.fromkeys(LEADERBOARD_CATEGORIES, 1.0
 # Keys that may change between an interrupted run and its resumption without changing results.
 RESUMABLE_KEYS = {"timeout", "out", "device", "weights", "report"}  # weights only re-rank
 # Where jobs run does not change their results, so a run may resume under another executor.
-RESUMABLE_KEYS |= {"executor", "ray_address", "gpus_per_job", "cpus_per_job"}
+RESUMABLE_KEYS |= {"executor", "ray_address", "gpus_per_job", "cpus_per_job", "jobs"}
 
 
 @dataclass(frozen=True)
@@ -58,12 +58,20 @@ class RunConfig:
     ray_address: str | None = None  # None: start a local Ray runtime; "auto": join a running cluster
     gpus_per_job: float | None = None  # Ray resources per job; None: 1 on CUDA, else 0
     cpus_per_job: float = 1.0
+    # Jobs run at once: the process executor's processes (default 1), a cap on Ray's tasks in flight
+    # (default: as many as the cluster holds). The local executor runs one at a time.
+    jobs: int | None = None
     # Use-case weights per category for the overall ranking, e.g. {privacy = 2} (views/ranking.py).
     weights: dict[str, float] = field(default_factory=dict)
     # False: skip report.html and its figures (about 30 s for 20 figures); `ehrbench report` builds them later.
     report: bool = True
 
     def __post_init__(self) -> None:
+        if self.name is not None:
+            try:  # the name becomes a folder under runs/ (RunPlan.default_directory checks it again)
+                path_component(self.name, "name")
+            except InputError as exc:
+                raise ValueError(str(exc)) from None
         if self.repeats < 1:
             raise ValueError(f"repeats must be at least 1, got {self.repeats}")
         if self.samples is not None and self.samples < 1:
@@ -74,6 +82,11 @@ class RunConfig:
             raise ValueError(f"gpus_per_job must be 0 or more, got {self.gpus_per_job}")
         if self.cpus_per_job <= 0:
             raise ValueError(f"cpus_per_job must be positive, got {self.cpus_per_job}")
+        if self.jobs is not None and self.jobs < 1:
+            raise ValueError(f"jobs must be at least 1, got {self.jobs}")
+        if self.jobs is not None and self.jobs > 1 and self.executor == "local":
+            raise ValueError(f"jobs = {self.jobs} needs executor 'process' or 'ray' (--executor); the local "
+                             f"executor runs one job at a time in this process")
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
         try:

@@ -12,6 +12,12 @@ from ehrbench.cli import main
 PLUGINS = Path(__file__).parent / "plugins"
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "reliability: the heavy kill and disk-full loops of tests/test_reliability.py (also marked slow; "
+        "run with -m reliability)")
+
+
 @dataclass
 class CliResult:
     code: int

@@ -11,7 +11,7 @@ import click
 from ehrbench.api import PROFILES, REPRESENTATIONS
 from ehrbench.cli import flags as f
 from ehrbench.config import DEVICES, EXECUTORS, resolve_config
-from ehrbench.errors import ConfigError
+from ehrbench.errors import ConfigError, InputError, os_error_message
 
 
 @click.command()
@@ -31,6 +31,8 @@ from ehrbench.errors import ConfigError
 @click.option("--ray-address", help="Ray cluster to join ('auto': the one `ray start` runs here); default: start a local Ray runtime.")
 @click.option("--gpus-per-job", type=float, help="GPUs each Ray job requests (default 1 on CUDA, else 0).")
 @click.option("--cpus-per-job", type=float, help="CPUs each Ray job requests (default 1).")
+@click.option("--jobs", type=int, help="Jobs run at once: --executor process runs this many processes (default 1); "
+              "under Ray, a cap on tasks in flight. Results do not depend on it.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory (default runs/<dataset>-<profile>-<time>).")
 @click.option("--report/--no-report", default=None,
               help="Build report.html and its figures at the end (default yes); `ehrbench report RUN_DIR` builds them later.")
@@ -52,7 +54,7 @@ def run(config: Path | None, dataset_option: tuple[str, ...], resume: bool, plug
     if resume:
         if not flags["out"]:
             raise ConfigError("--resume needs --out: the run directory to finish.")
-        stored = RunDirectory(flags["out"]).read_manifest()["config"]
+        stored = RunDirectory(flags["out"]).stored_config()  # None: killed before run.json, starts afresh
     plan = plan_run(resolve_config(config, flags, stored), registry)
     observer = ProgressObserver()
     runner = Runner(plan, registry, resume=resume, observer=observer)
@@ -67,6 +69,9 @@ def run(config: Path | None, dataset_option: tuple[str, ...], resume: bool, plug
     except KeyboardInterrupt:
         err.print(f"\ninterrupted. Finished jobs are saved; continue with: ehrbench run --resume --out {run_dir}")
         sys.exit(130)
+    except OSError as exc:  # a full disk, a read-only folder: what is recorded stays; say how to go on
+        raise InputError(f"{os_error_message(exc)}. Results recorded so far are kept; fix this and continue "
+                         f"with: ehrbench run --resume --out {run_dir}") from None
     print_leaderboard(finished.leaderboard)
     out.print(f"\nRun directory: {run_dir}")
     written = [run_dir.report_path, run_dir.leaderboard_path("csv"), run_dir.leaderboard_path("md"),

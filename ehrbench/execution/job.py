@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -100,7 +101,30 @@ def _failure(exc: BaseException) -> str:
         return str(exc)
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: the plugin called sys.exit({exc.code!r}){where}"
     return f"{type(exc).__name__}: {exc}{where}"
+
+
+def contained(exc: BaseException) -> bool:
+    """Whether a plugin's exception is the job's failure (recorded) rather than the run's end.
+
+    Everything a plugin raises is contained, ``sys.exit()`` and other ``BaseException`` subclasses
+    included, except the user's Ctrl-C (KeyboardInterrupt), which stops the run.
+    """
+    return not isinstance(exc, KeyboardInterrupt)
+
+
+def read_only(X: np.ndarray) -> np.ndarray:
+    """A view of ``X`` that cannot be written: a generator that modifies its training array in
+    place fails (that job only) instead of corrupting every later job and metric."""
+    view = X.view()
+    view.flags.writeable = False
+    return view
+
+
+# torch warns once when it wraps an array it may not write; the array is read-only on purpose.
+_READ_ONLY_WARNING = "The given NumPy array is not writable"
 
 
 def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReporter = null_progress) -> GenerationOutcome:
@@ -114,9 +138,11 @@ def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReport
         progress=progress,
     )
     cost: dict[str, Any] = {"device": task.device, "n_samples": task.n_samples}
+    X_train = read_only(X_train)
     stage = "configure"
     try:
-        with deadline(task.timeout):
+        with deadline(task.timeout), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_READ_ONLY_WARNING)
             generator = task.generator_cls.configure(task.profile, task.options)
             cache = task.model_dir if generator.can_save() else None
             if cache is not None and model_cache.is_complete(cache):
@@ -132,12 +158,17 @@ def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReport
                     generator.fit(X_train, ctx)
                 if cache is not None:
                     stage = "save"
-                    model_cache.save(generator, cache)
+                    problem = model_cache.save(generator, cache)
+                    if problem:  # the cache is an optimisation: the job goes on, resume fits again
+                        cost["model_save_error"] = problem
+                        progress(f"warning: the fitted model was not cached ({problem})")
             stage = "sample"
             progress("sampling")
             with measure(task.device) as draw:
                 samples = generator.sample(task.n_samples, ctx)
-    except Exception as exc:  # a generator's failure is recorded, never fatal to the run
+    except BaseException as exc:  # a generator's failure is recorded, never fatal to the run
+        if not contained(exc):
+            raise
         return GenerationOutcome(Status.FAILED, f"{stage}: {_failure(exc)}", cost=cost)
     cost.update(
         fit_seconds=fit.seconds,
@@ -155,12 +186,17 @@ def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReport
             gpu_utilization=weighted_utilization(fit, draw),
         )
     log = _training_log(generator)
-    problem = sample_problem(samples, task.n_samples, X_train.shape[1], task.representation)
+    try:
+        problem = sample_problem(samples, task.n_samples, X_train.shape[1], task.representation)
+    except BaseException as exc:  # e.g. an ndarray subclass whose methods raise
+        if not contained(exc):
+            raise
+        problem = _failure(exc)
     if problem:
         return GenerationOutcome(Status.FAILED, f"invalid sample: {problem}", cost=cost, training_log=log)
+    samples = np.asarray(samples, dtype=np.float32)  # the cast check_values validated
     return GenerationOutcome(
-        Status.OK, samples=samples.astype(np.float32, copy=False), cost=cost, training_log=log,
-        warnings=sample_warnings(samples, X_train),
+        Status.OK, samples=samples, cost=cost, training_log=log, warnings=sample_warnings(samples, X_train),
     )
 
 
@@ -169,7 +205,9 @@ def _training_log(generator: Generator) -> dict[str, list[float]]:
     try:
         log = generator.training_log() or {}
         return {str(k): [float(v) for v in values] for k, values in log.items()}
-    except Exception:
+    except BaseException as exc:
+        if not contained(exc):
+            raise
         return {}
 
 

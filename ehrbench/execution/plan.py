@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ehrbench.api import Metric
 from ehrbench.config import RunConfig
-from ehrbench.errors import ConfigError
+from ehrbench.errors import ConfigError, path_component
 from ehrbench.execution.device import resolve_device
 from ehrbench.execution.job import Job
 from ehrbench.plugins import Entry, Registry
@@ -47,7 +47,8 @@ class RunPlan:
     def default_directory(self) -> Path:
         """``runs/<name or dataset>-<profile>-<time>``: where a run goes without ``--out``."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        return Path("runs") / f"{self.config.name or self.dataset}-{self.config.profile}-{stamp}"
+        name = f"{self.config.name or self.dataset}-{self.config.profile}-{stamp}"
+        return Path("runs") / path_component(name, "run name")
 
 
 def _default_dataset(registry: Registry) -> str:

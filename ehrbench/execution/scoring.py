@@ -62,7 +62,9 @@ def score_rows(
         start = time.perf_counter()
         try:
             values = compute_metric(metric, train, test, synthetic, ctx)
-        except Exception as exc:  # a metric's failure is recorded beside the others
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 a metric's failure (sys.exit included) is recorded beside the others
             rows.append({**base, "type": Kind.METRIC_FAILURE, "metric": name, "reason": f"{type(exc).__name__}: {exc}"})
             continue
         seconds = time.perf_counter() - start

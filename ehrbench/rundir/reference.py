@@ -16,6 +16,7 @@ import numpy as np
 
 from ehrbench.atomic import atomic_open
 from ehrbench.errors import InputError
+from ehrbench.matrix import MIN_SPLIT_PATIENTS
 
 TOP_CODES = 30  # codes in the correlation-difference matrix: readable as a heatmap
 _ROW_BLOCK = 8192
@@ -84,6 +85,10 @@ def top_codes(prevalence: np.ndarray, k: int = TOP_CODES) -> np.ndarray:
 
 
 def build_reference(X_test: np.ndarray, codes: np.ndarray, k: int = TOP_CODES) -> Reference:
+    """The real test split's aggregates; refused for a split so small that they would give its rows away."""
+    if X_test.shape[0] < MIN_SPLIT_PATIENTS:
+        raise InputError(f"the test split has {X_test.shape[0]} patient(s); aggregates of fewer than "
+                         f"{MIN_SPLIT_PATIENTS} would reveal their rows, so no reference.npz is written.")
     prevalence = _presence_stats(X_test, np.arange(0))[0] / max(X_test.shape[0], 1)
     index = top_codes(prevalence, k)
     return Reference(np.asarray(codes, dtype=str), index, aggregate(X_test, index))

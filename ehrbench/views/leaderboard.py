@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ehrbench.api import COST, LEADERBOARD_CATEGORIES, Direction, direction_text, parse_direction
 from ehrbench.atomic import write_text_atomic
+from ehrbench.errors import InputError
 from ehrbench.rundir.directory import RunDirectory
 from ehrbench.rundir.records import (Kind, Status, current_records, direction_fields, job_key, of_kind, ok_jobs,
                                      record_direction)
@@ -145,8 +147,14 @@ def _cost_rows(records: list[dict]) -> list[dict]:
     return rows
 
 
-def build(records: list[dict]) -> Leaderboard:
-    """Aggregate result records (as read from ``results.jsonl``) into a leaderboard."""
+def build(records: list[dict], generator_order: list[str] | None = None) -> Leaderboard:
+    """Aggregate result records (as read from ``results.jsonl``) into a leaderboard.
+
+    Generators are listed in ``generator_order`` (run.json's, the plan's order) when given, so the
+    leaderboard does not depend on the order in which concurrent jobs finished; others follow in
+    order of appearance. More than one counted value for a (generator, repeat, metric) is an
+    error: averaging it would silently weigh one repeat twice.
+    """
     current = current_records(records)
     ok = set(ok_jobs(current))
     rows = [r for r in of_kind(current, Kind.METRIC) if job_key(r) in ok]
@@ -167,6 +175,20 @@ def build(records: list[dict]) -> Leaderboard:
     if not rows:
         return Leaderboard(pd.DataFrame(columns=CSV_COLUMNS + ["ranked"]), failures, flags)
     long = pd.DataFrame(rows)
+    key = ["generator", "repeat", "metric"]
+    twice = long.duplicated(key, keep=False)
+    if twice.any():
+        generator, repeat, metric = long.loc[twice, key].iloc[0]
+        count = int(((long["generator"] == generator) & (long["repeat"] == repeat) & (long["metric"] == metric)).sum())
+        raise InputError(
+            f"results.jsonl counts {count} values for generator '{generator}', repeat {repeat}, metric "
+            f"'{metric}'; a leaderboard takes one per repeat. The file is inconsistent (edited by hand, or "
+            f"written by two processes at once)."
+        )
+    if generator_order:
+        rank = {g: i for i, g in enumerate(generator_order)}
+        position = long["generator"].map(lambda g: rank.get(g, len(rank))).to_numpy()
+        long = long.iloc[np.argsort(position, kind="stable")].reset_index(drop=True)
     long["value"] = long["value"].astype(float)
     grouped = long.groupby(["generator", "metric"], sort=False)
     table = grouped.agg(
@@ -191,8 +213,13 @@ def build(records: list[dict]) -> Leaderboard:
 def load(run: RunDirectory | Path) -> Leaderboard:
     """The leaderboard of a run directory, from ``results.jsonl`` alone (and ``run.json``'s notice)."""
     run = RunDirectory(run)
-    board = build(run.records())
-    board.notice = dataset_notice(run.read_manifest_if_present())
+    records = run.records()
+    manifest = run.read_manifest_if_present()
+    try:
+        board = build(records, (manifest or {}).get("generators"))
+    except InputError as exc:
+        raise InputError(f"{run.path}: {exc}") from None
+    board.notice = dataset_notice(manifest)
     return board
 
 

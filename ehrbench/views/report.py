@@ -63,7 +63,7 @@ def read_run_data(run: RunDirectory | Path, weights: Mapping[str, float] | None 
     run = RunDirectory(run)
     manifest = run.read_manifest()
     records = run.records()
-    board = lb.build(records)
+    board = lb.build(records, manifest.get("generators"))
     board.notice = dataset_notice(manifest)
     return RunData(run, manifest, records, board, run_weights(manifest, weights), read_reference(run.reference_path))
 
@@ -274,7 +274,7 @@ def build_report(run: RunDirectory | Path, weights: Mapping[str, float] | None =
     data = read_run_data(run, weights)
     figs = sample_figures(data) + tradeoff_figures(data) + training_figures(data)
     for f in figs:
-        with atomic_open(data.run.figures_dir / f.filename, "wb") as fh:
+        with atomic_open(data.run.figure_path(f.filename), "wb") as fh:
             fh.write(f.png)
     sections = list(rh.leaderboard_sections(data.board))
     sections.append(("overall", "Overall ranking",
