@@ -59,6 +59,15 @@ def path_component(name: object, what: str) -> str:
     return name
 
 
+def _is_file(name: object) -> bool:
+    import os
+
+    try:
+        return os.path.isfile(name)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
 _OS_HINTS = {
     errno.ENOSPC: "no space left on the device; free some space",
     errno.EDQUOT: "the disk quota is exceeded; free some space",
@@ -77,6 +86,8 @@ _OS_HINTS = {
 def os_error_message(exc: OSError) -> str:
     """One line for an operating-system error: the file, what went wrong, in words."""
     what = _OS_HINTS.get(exc.errno, exc.strerror or str(exc)) if exc.errno is not None else str(exc)
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR) and exc.filename and _is_file(exc.filename):
+        what = "is a file, not a directory"  # e.g. mkdir(parents=True) where a file is in the way
     where = f"{exc.filename}: " if exc.filename else ""
     if exc.filename2:
         where = f"{exc.filename} → {exc.filename2}: "
