@@ -493,3 +493,15 @@ def test_a_full_tmpfs_stops_runs_cleanly_and_resume_completes_them(tmp_path):
         assert resumed.returncode == 0, resumed.stderr
         assert RunDirectory(moved).records()[: len(kept)] == kept  # nothing recorded was lost
         assert leaderboard_without_cost_csv(moved) == leaderboard_without_cost_csv(reference), trial
+
+
+# -- 12. no aggregates of a tiny split -------------------------------------------------------
+def test_aggregates_of_fewer_than_ten_real_rows_are_never_written(tmp_path):
+    from ehrbench.errors import InputError
+    from ehrbench.rundir.reference import build_reference, write_reference
+
+    one_patient = np.array([[3, 0, 1, 7]], dtype=np.float32)  # a 1-row test split is that patient's row
+    with pytest.raises(InputError, match="the test split has 1 patient"):
+        write_reference(tmp_path / "reference.npz", build_reference(one_patient, np.array(list("abcd"))))
+    assert not list(tmp_path.iterdir())
+    write_reference(tmp_path / "reference.npz", build_reference(np.ones((10, 4), np.float32), np.array(list("abcd"))))

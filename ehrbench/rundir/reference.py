@@ -85,18 +85,21 @@ def top_codes(prevalence: np.ndarray, k: int = TOP_CODES) -> np.ndarray:
 
 
 def build_reference(X_test: np.ndarray, codes: np.ndarray, k: int = TOP_CODES) -> Reference:
-    """The real test split's aggregates; refused for a split so small that they would give its rows away."""
-    if X_test.shape[0] < MIN_SPLIT_PATIENTS:
-        raise InputError(f"the test split has {X_test.shape[0]} patient(s); aggregates of fewer than "
-                         f"{MIN_SPLIT_PATIENTS} would reveal their rows, so no reference.npz is written.")
     prevalence = _presence_stats(X_test, np.arange(0))[0] / max(X_test.shape[0], 1)
     index = top_codes(prevalence, k)
     return Reference(np.asarray(codes, dtype=str), index, aggregate(X_test, index))
 
 
 def write_reference(path: Path, reference: Reference) -> Path:
-    """Write ``reference`` to ``path`` (a run's ``RunDirectory.reference_path``), atomically."""
+    """Write ``reference`` to ``path`` (a run's ``RunDirectory.reference_path``), atomically.
+
+    Refused for a split so small that its aggregates would give its rows away (the split itself
+    refuses such a dataset first: matrix.MIN_SPLIT_PATIENTS).
+    """
     r = reference.real
+    if r.n_rows < MIN_SPLIT_PATIENTS:
+        raise InputError(f"the test split has {r.n_rows} patient(s); aggregates of fewer than "
+                         f"{MIN_SPLIT_PATIENTS} would reveal their rows, so {path.name} is not written.")
     with atomic_open(path, "wb") as fh:
         np.savez_compressed(
             fh, codes=reference.codes, top_index=reference.top_index, n_rows=np.int64(r.n_rows),
