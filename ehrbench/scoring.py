@@ -75,6 +75,7 @@ def score_rows(
                 "higher_is_better": direction.higher_is_better if direction else None,
                 "target": direction.target if direction else None,
                 "ranked": direction is not None,
+                "ranked_alone": direction is not None and key in metric.ranked_alone,
                 "value": value,
                 "seconds": seconds,
             })

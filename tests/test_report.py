@@ -62,13 +62,13 @@ def test_leaderboard_marks_ties_within_the_repeat_spread(run_dir):
 
 
 def test_overall_ranking_is_the_weighted_mean_of_category_mean_ranks():
-    rows = [  # generator, category, rank
-        ("a", "fidelity", 1), ("a", "fidelity", 2), ("a", "privacy", 3), ("a", "cost", 1),
-        ("b", "fidelity", 2), ("b", "fidelity", 1), ("b", "privacy", 1), ("b", "cost", 2),
-        ("c", "fidelity", 3), ("c", "fidelity", 3), ("c", "privacy", 2), ("c", "cost", 3),
+    rows = [  # generator, category, metric, rank
+        ("a", "fidelity", "f1", 1), ("a", "fidelity", "f2", 2), ("a", "privacy", "p", 3), ("a", "cost", "c", 1),
+        ("b", "fidelity", "f1", 2), ("b", "fidelity", "f2", 1), ("b", "privacy", "p", 1), ("b", "cost", "c", 2),
+        ("c", "fidelity", "f1", 3), ("c", "fidelity", "f2", 3), ("c", "privacy", "p", 2), ("c", "cost", "c", 3),
     ]
-    table = pd.DataFrame([{"generator": g, "calibration": g == "c", "category": c, "ranked": True, "rank": float(r)}
-                          for g, c, r in rows])
+    table = pd.DataFrame([{"generator": g, "calibration": g == "c", "category": c, "metric": m, "ranked": True,
+                           "rank": float(r)} for g, c, m, r in rows])
     equal = overall_ranking(table).set_index("generator")
     # fidelity means 1.5, 1.5, 3; privacy 3, 1, 2; cost weighs 0 by default.
     assert equal.loc[["a", "b", "c"], "score"].tolist() == [2.25, 1.25, 2.5]

@@ -2,7 +2,8 @@
 
 Each family is a fixed, documented configuration so a number can be reproduced: sklearn
 defaults except where a default is intractable at MIMIC-III scale (noted per family). All
-fit sparse CSR features except k-NN, which uses the blocked search of ``_neighbours``
+fit sparse CSR features except k-NN, which uses the blocked search of ``_neighbours`` (ties
+at the k-th distance averaged, so row order never matters)
 (sklearn's brute-force k-NN took 17 s per fit on 14k × 1k sparse rows; this takes under 1 s).
 
 Threads: every fit runs with BLAS and OpenMP limited to one thread (their spin-waiting
@@ -42,8 +43,9 @@ MLP_EPOCHS = 30
 class NearestNeighbourClassifier:
     """k-NN by Euclidean distance: P(y = 1) = share of positives among the k nearest fit rows.
 
-    Equals sklearn's ``KNeighborsClassifier(k)`` with uniform weights, except that ties at the
-    k-th distance go to the lower row index (deterministic on every device).
+    Fit rows tied at the k-th distance share the remaining places equally (the expected vote
+    of a uniformly random tie-break), so the score does not depend on the order of the rows;
+    sklearn's ``KNeighborsClassifier(k)`` instead keeps whichever tied rows its sort meets first.
     """
 
     def __init__(self, k: int = KNN_NEIGHBOURS, device: str = "cpu") -> None:
@@ -57,8 +59,8 @@ class NearestNeighbourClassifier:
 
     def predict_proba(self, X: sparse.spmatrix | np.ndarray) -> np.ndarray:
         k = min(self.k, self._X.shape[0])
-        nn = _neighbours.search(_dense(X), self._X, distance="l2", k=k, device=self.device)
-        p = self._y[nn.indices].mean(axis=1)
+        labels = (self._y > 0).astype(np.int8)[:, None]
+        p = _neighbours.tie_averaged(_dense(X), self._X, labels, distance="l2", k=k, device=self.device).mean()[:, 0]
         return np.column_stack([1.0 - p, p])
 
 
