@@ -287,6 +287,19 @@ def known_code_count(requested: int, d: int) -> int:
     return max(1, min(requested, d // 2, d - 1))
 
 
+def split_known_codes(member_rows: np.ndarray, non_member_rows: np.ndarray, n_known: int) -> tuple[np.ndarray, np.ndarray]:
+    """(known, attacked) column indices: the n_known codes most prevalent over the attacked rows,
+    members and non-members pooled (ties: lower column), and the rest.
+
+    Pooling equal numbers of both keeps the choice symmetric: ranking codes by their prevalence
+    in T alone picked codes that are (by chance) commoner in T than in R, and gave an ideal
+    generator a member advantage of 0.05 on a 2,400-patient cohort.
+    """
+    prevalence = np.count_nonzero(member_rows, axis=0) + np.count_nonzero(non_member_rows, axis=0)
+    order = np.argsort(-prevalence, kind="stable")
+    return np.sort(order[:n_known]), np.sort(order[n_known:])
+
+
 def infer_attributes(known_rows: np.ndarray, synthetic_known: np.ndarray, synthetic_attacked: np.ndarray,
                      k: int, device: str) -> np.ndarray:
     """Predicted 0/1 attacked codes: present when more than half of the k nearest synthetic rows
@@ -303,6 +316,8 @@ def infer_attributes(known_rows: np.ndarray, synthetic_known: np.ndarray, synthe
 class AttributeInference(Metric):
     """An attacker who knows a patient's K most prevalent codes infers the others from S.
 
+    The known codes are the K most prevalent over the attacked rows (m members and m
+    non-members pooled); the others are attacked.
     Each attacked row's known codes (0/1 view) are matched to its k nearest synthetic rows by
     Hamming distance on those codes (ties at the k-th distance averaged); every attacked code
     (the d − K others) is predicted present when more than half of the neighbours have it. F1
@@ -338,10 +353,9 @@ class AttributeInference(Metric):
                 f"{synthetic.n_patients} rows."
             )
         n_known = known_code_count(o.known_codes, d)
-        order = np.argsort(-(real_train.X > 0).mean(axis=0), kind="stable")
-        known, attacked = np.sort(order[:n_known]), np.sort(order[n_known:])
         members, non_members = _members_and_non_members(self.name, real_train, real_test, o.max_rows, ctx)
         member_rows, non_member_rows = members > 0, non_members > 0
+        known, attacked = split_known_codes(member_rows, non_member_rows, n_known)
         S = synthetic.X > 0
         S_attacked = S[:, attacked]
         present = (member_rows[:, attacked].any(axis=0) | non_member_rows[:, attacked].any(axis=0))
@@ -530,7 +544,8 @@ class DCROptions(DistanceOptions):
 class DistanceToClosestRecord(Metric):
     """Are synthetic records closer to the training patients than fresh patients are?
 
-    m rows each of S and R (seeded) get their distance to the closest row of all of T (DCR).
+    Up to ``max_rows`` rows each of S and R (seeded) get their distance to the closest row of
+    all of T (DCR).
     Each synthetic record is compared with the holdout records of its own size stratum
     (number of codes; ``strata`` strata with equal holdout counts), because a short record
     sits near some training record whoever made it: closer_share = mean over S of
@@ -550,7 +565,7 @@ class DistanceToClosestRecord(Metric):
     profiles = {"smoke": {"max_rows": 300}, "quick": {"max_rows": 1000}}
     key_directions = {
         "closer_share": INFO, "copy_share": INFO, "synthetic_median": INFO, "holdout_median": INFO,
-        "holdout_zero_share": INFO, "strata": INFO, "rows": INFO,
+        "holdout_zero_share": INFO, "strata": INFO, "rows": INFO, "holdout_rows": INFO,
     }
 
     def compute(
@@ -558,11 +573,11 @@ class DistanceToClosestRecord(Metric):
     ) -> dict[str, float]:
         o = self.options
         _check_sets(self.name, real_train, real_test, synthetic)
-        m = min(real_test.n_patients, synthetic.n_patients, o.max_rows or real_test.n_patients)
         rng = ctx.rng(self.name, "rows")
-        S, R = _sample_rows(synthetic.X, m, rng), _sample_rows(real_test.X, m, rng)
+        S = _sample_rows(synthetic.X, min(synthetic.n_patients, o.max_rows or synthetic.n_patients), rng)
+        R = _sample_rows(real_test.X, min(real_test.n_patients, o.max_rows or real_test.n_patients), rng)
         d = _neighbours.nearest_distance(np.vstack([S, R]), real_train.X, distance=o.distance, device=ctx.device)
-        d_s, d_r = d[:m], d[m:]
+        d_s, d_r = d[: S.shape[0]], d[S.shape[0]:]
         sizes_s, sizes_r = np.count_nonzero(S > 0, axis=1), np.count_nonzero(R > 0, axis=1)
         score = closeness_score(d_s, sizes_s, d_r, sizes_r, o.strata)
         return {
@@ -573,7 +588,8 @@ class DistanceToClosestRecord(Metric):
             "holdout_median": float(np.median(d_r)),
             "holdout_zero_share": float(np.mean(d_r == 0.0)),
             "strata": float(size_strata(sizes_r, o.strata).size),
-            "rows": float(m),
+            "rows": float(S.shape[0]),
+            "holdout_rows": float(R.shape[0]),
         }
 
 
