@@ -16,7 +16,14 @@ from _report_run import make_run, shared_run
 from ehrbench.config import resolve_config
 from ehrbench.errors import ConfigError
 from ehrbench.figures import pareto_front
-from ehrbench.ranking import noise_aware_ranks, overall_ranking, parse_weights, resolve_weights
+from ehrbench.ranking import (
+    category_entries,
+    category_mean_ranks,
+    noise_aware_ranks,
+    overall_ranking,
+    parse_weights,
+    resolve_weights,
+)
 from ehrbench.reference import build_reference, read_reference
 from ehrbench.results import ResultStore
 
@@ -78,6 +85,25 @@ def test_overall_ranking_is_the_weighted_mean_of_category_mean_ranks():
     assert fidelity_first.loc["a", "score"] == pytest.approx((3 * 1.5 + 3) / 4)
     cost_only = overall_ranking(table, {"fidelity": 0, "privacy": 0, "utility": 0, "cost": 1})
     assert cost_only["generator"].tolist() == ["a", "b", "c"]
+
+
+def test_category_means_count_each_metric_once():
+    """Headline only; a metric without a headline once (mean of its keys); declared sub-keys alone."""
+    rows = [  # metric, ranked_alone, rank of a, rank of b
+        ("attack", False, 1, 2), ("attack.accuracy", False, 1, 2), ("attack.area", False, 1, 2),
+        ("copies", False, 2, 1), ("copies.rare", True, 2, 1),
+        ("correlation.pearson", False, 1, 2), ("correlation.spearman", False, 2, 2),
+    ]
+    table = pd.DataFrame([{"generator": g, "calibration": False, "category": "privacy", "metric": m, "ranked": True,
+                           "ranked_alone": alone, "rank": float(ra if g == "a" else rb)}
+                          for m, alone, ra, rb in rows for g in ("a", "b")])
+    entries = category_entries(table)
+    assert sorted(set(entries["entry"])) == ["attack", "copies", "copies.rare", "correlation"]
+    means = category_mean_ranks(table)["privacy"]
+    assert means["a"] == (1 + 2 + 2 + 1.5) / 4 and means["b"] == (2 + 1 + 1 + 2) / 4
+    # Without the column (results written before it existed) sub-keys never count alone.
+    older = category_mean_ranks(table.drop(columns="ranked_alone"))["privacy"]
+    assert older["a"] == (1 + 2 + 1.5) / 3
 
 
 def test_weights_are_validated_by_category_and_value(tmp_path):
