@@ -49,13 +49,25 @@ def pair_share(low: np.ndarray, high: np.ndarray) -> Fraction:
     return Fraction(int(total), 2 * len(low) * len(high))
 
 
-def membership(members: np.ndarray, non_members: np.ndarray, S: np.ndarray) -> tuple[float, float]:
-    """(AUROC, best accuracy) of the Hamming nearest-synthetic-row attack."""
+def membership(members: np.ndarray, non_members: np.ndarray, S: np.ndarray, strata: int) -> tuple[float, float, float]:
+    """(size-stratified AUROC, plain AUROC, best accuracy) of the Hamming nearest-synthetic-row attack."""
     dm, dn = nearest(members, S, "hamming"), nearest(non_members, S, "hamming")
     best = len(dn)  # t = −∞: everyone a non-member
     for t in set(dm) | set(dn):
         best = max(best, int((dm <= t).sum() + (dn > t).sum()))
-    return float(pair_share(dm, dn)), float(Fraction(best, len(dm) + len(dn)))
+    size_m, size_n = (members > 0).sum(axis=1), (non_members > 0).sum(axis=1)
+    edges = strata_edges(np.concatenate([size_m, size_n]), strata)
+
+    def stratum(size: int) -> int:
+        return max([i for i, e in enumerate(edges) if size >= e], default=0)
+
+    ordered = pairs = 0
+    for a, sa in zip(dm, size_m):
+        for b, sb in zip(dn, size_n):
+            if stratum(sa) == stratum(sb):
+                ordered += 2 * (a < b) + (a == b)
+                pairs += 2
+    return float(Fraction(int(ordered), pairs)), float(pair_share(dm, dn)), float(Fraction(best, len(dm) + len(dn)))
 
 
 def beyond(far: np.ndarray, near: np.ndarray) -> Fraction:
@@ -126,7 +138,8 @@ def dcr(S: np.ndarray, R: np.ndarray, T: np.ndarray, distance: str, strata: int)
     closer = at_zero = Fraction(0)
     for d, size in zip(d_s, size_s):
         ref = d_r[place_r == stratum(size)]
-        closer += pair_share(np.array([d]), ref)
+        if d == 0 or size_r.min() <= size <= size_r.max():  # else: no patient of its size, farther than all
+            closer += pair_share(np.array([d]), ref)
         at_zero += pair_share(np.array([0.0]), ref)
     closer, at_zero = closer / len(S), at_zero / len(S)
     half = Fraction(1, 2)

@@ -17,20 +17,19 @@ from ehrbench.api import Metric, RunContext
 from ehrbench.errors import ConfigError, InputError
 from ehrbench.matrix import EHRMatrix
 from ehrbench_plugins.metrics import privacy
+from ehrbench_plugins.metrics.adversarial import NNAdversarialAccuracy, adversarial_accuracy, beyond_share
 from ehrbench_plugins.metrics.privacy import (
     AttributeInference,
     DistanceToClosestRecord,
     ExactCopies,
     MembershipInference,
-    NNAdversarialAccuracy,
-    adversarial_accuracy,
     attack_auroc_and_accuracy,
-    beyond_share,
     copy_shares,
     exact_copy_share,
     known_code_count,
     micro_f1,
     size_strata,
+    stratified_auroc,
 )
 
 
@@ -97,8 +96,20 @@ def test_membership_inference_by_hand():
     S = [[1, 1, 0, 0], [0, 0, 1, 0]]
     # Hamming to the nearest synthetic row: members 0 and 1, non-members 1 and 2.
     out = score(MembershipInference, T, R, S)
-    assert out["value"] == 0.875 and out["best_accuracy"] == 0.75 and out["rows"] == 2
+    assert out["unstratified"] == 0.875 and out["best_accuracy"] == 0.75 and out["rows"] == 2
+    # Sizes: members 2, 2; non-members 1, 3. Two strata of ≥ 2 rows: {1, 2, 3} is one (a short
+    # last stratum joins the one before it), so the plain AUROC.
+    assert score(MembershipInference, T, R, S, strata=2)["value"] == 0.875
+    # Four strata: {1}, {2}, {3}: no member shares a stratum with a non-member → no evidence, 0.5.
+    assert score(MembershipInference, T, R, S, strata=4)["value"] == 0.5
     assert MembershipInference.direction("best_accuracy") is None  # informational
+
+
+def test_membership_strata_cancel_record_length():
+    """Distances that are record lengths (an all-empty release) carry no membership signal."""
+    members, non_members = np.array([1.0, 1.0, 3.0, 3.0]), np.array([1.0, 3.0, 3.0, 3.0])
+    assert stratified_auroc(members, non_members, members, non_members, 10) == 0.5
+    assert attack_auroc_and_accuracy(members, non_members)[0] == float(Fraction(5, 8))
 
 
 def test_attribute_inference_by_hand():
@@ -156,9 +167,12 @@ def test_nn_adversarial_accuracy_by_hand():
     out = score(NNAdversarialAccuracy, T, R, S)
     # Train: d_TS = (1, 1) vs d_TT = (2, 2); d_ST = (1, 3) vs d_SS = (4, 4) → AA = 0.
     # Test:  d_RS = (5, 6) vs d_RR = (1, 1); d_SR = (9, 5) vs d_SS = (4, 4) → AA = 1.
-    assert out["train"] == 0.0 and out["test"] == 1.0 and out["value"] == 1.0
-    assert out["train_real_side"] == 0.0 and out["train_synthetic_side"] == 0.0
+    assert out["train"] == 0.0 and out["value"] == 1.0 and out["privacy_loss"] == 1.0
+    assert out["test_real_side"] == 1.0 and out["test_synthetic_side"] == 1.0
     assert adversarial_accuracy(np.array([1.0]), np.array([1.0]), np.array([2.0]), np.array([1.0])) == 0.75
+    assert NNAdversarialAccuracy.category == "fidelity"
+    assert NNAdversarialAccuracy.direction("value").describe() == "toward 0.5"
+    assert NNAdversarialAccuracy.direction("privacy_loss") is None
 
 
 def test_nn_adversarial_accuracy_issue_reproduction_is_exactly_half():
@@ -166,7 +180,7 @@ def test_nn_adversarial_accuracy_issue_reproduction_is_exactly_half():
     T = [[0, 0, 1], [1, 1, 1]]
     S = [[1, 0, 0], [0, 1, 0]]
     out = score(NNAdversarialAccuracy, T, T, S)
-    assert out["train"] == 0.5 and out["test"] == 0.5 and out["value"] == 0.0
+    assert out["train"] == 0.5 and out["value"] == 0.5 and out["privacy_loss"] == 0.0
     for distance in ("l1", "hamming"):
         assert score(NNAdversarialAccuracy, T, T, S, distance=distance)["train"] == 0.5
 
@@ -185,6 +199,11 @@ def test_dcr_strata_and_calibration_by_hand():
     assert far["closer_share"] == 0.5 and far["value"] == 0.5
     noise = score(DistanceToClosestRecord, T, R, [[0, 0, 0, 1]] * 2, distance="hamming", strata=2)
     assert noise["value"] == 0.0
+    # No holdout record has 4 codes: a 4-code record that copies nobody is farther than all of
+    # them (0), one that copies T2 is judged in the nearest stratum (1), as above.
+    T2 = [[1, 0, 0, 0], [0, 1, 1, 0], [1, 1, 1, 0]]
+    beyond = score(DistanceToClosestRecord, T2, R, [[1, 1, 1, 1], [1, 0, 0, 0]], distance="hamming", strata=2)
+    assert beyond["closer_share"] == 0.375  # (0 + ¾) / 2
 
 
 # ---------------------------------------------------------------- exact agreement with brute force
@@ -207,8 +226,9 @@ def tied_sets(seed: int, n: int = 24, d: int = 7):
 @pytest.mark.parametrize("seed", FIXTURE_SEEDS)
 def test_membership_inference_equals_brute_force(seed):
     T, R, S = tied_sets(seed)
-    out = score(MembershipInference, T, R, S)
-    assert (out["value"], out["best_accuracy"]) == _brute.membership(T, R, S)
+    for strata in (1, 3, 10):
+        out = score(MembershipInference, T, R, S, strata=strata)
+        assert (out["value"], out["unstratified"], out["best_accuracy"]) == _brute.membership(T, R, S, strata)
 
 
 @pytest.mark.parametrize("seed", FIXTURE_SEEDS)
@@ -236,7 +256,7 @@ def test_nn_adversarial_accuracy_equals_brute_force(seed, distance):
     T, R, S = tied_sets(seed)
     out = score(NNAdversarialAccuracy, T, R, S, distance=distance)
     train, test = _brute.adversarial_accuracy(T, S, distance), _brute.adversarial_accuracy(R, S, distance)
-    assert (out["train"], out["test"], out["value"]) == (float(train), float(test), float(test - train))
+    assert (out["train"], out["value"], out["privacy_loss"]) == (float(train), float(test), float(test - train))
 
 
 @pytest.mark.parametrize("seed", FIXTURE_SEEDS)
@@ -248,7 +268,7 @@ def test_distance_to_closest_record_equals_brute_force(seed, distance):
         assert (out["closer_share"], out["value"]) == _brute.dcr(S, R, T, distance, strata)
 
 
-@pytest.mark.parametrize("cls", privacy.METRICS)
+@pytest.mark.parametrize("cls", [*privacy.METRICS, NNAdversarialAccuracy])
 def test_shuffling_rows_changes_no_value(cls):
     """Equal set sizes and no row cap: every row is used, so only the order changes."""
     T, R, S = tied_sets(5, n=40, d=9)
@@ -301,7 +321,6 @@ def test_train_resample_is_a_memoriser(calibration):
     assert out["exact_copies"]["train_copies"] == 1.0 and out["exact_copies"]["value"] > 0.6
     assert out["distance_to_closest_record"]["value"] == 1.0
     assert out["attribute_inference"]["value"] > 0.3
-    assert out["nn_adversarial_accuracy"]["value"] > 0.1
 
 
 def test_independent_marginals_leaks_nothing(calibration):
@@ -309,7 +328,6 @@ def test_independent_marginals_leaks_nothing(calibration):
     assert abs(out["membership_inference"]["value"] - 0.5) < 0.03
     assert out["exact_copies"]["synthetic"] < 1e-3 and out["exact_copies"]["train_copies"] < 1e-3
     assert abs(out["attribute_inference"]["value"]) < 0.02
-    assert abs(out["nn_adversarial_accuracy"]["value"]) < 0.03
     assert out["distance_to_closest_record"]["value"] < 0.5  # farther from T than real patients
 
 
@@ -335,14 +353,12 @@ def test_train_resample_is_worst_and_noise_and_empty_are_never_private(calibrati
 
 def test_hook_registers_the_privacy_metrics():
     assert {c.name for c in privacy.ehrbench_metrics()} == {
-        "membership_inference", "exact_copies", "attribute_inference", "nn_adversarial_accuracy",
-        "distance_to_closest_record"}
+        "membership_inference", "exact_copies", "attribute_inference", "distance_to_closest_record"}
     for cls in privacy.ehrbench_metrics():
         assert cls.category == "privacy" and cls.description and "\n" not in cls.description
     directions = {c.name: c.direction("value").describe() for c in privacy.ehrbench_metrics()}
     assert directions == {"membership_inference": "toward 0.5", "exact_copies": "toward 0",
-                          "attribute_inference": "toward 0", "nn_adversarial_accuracy": "toward 0",
-                          "distance_to_closest_record": "toward 0.5"}
+                          "attribute_inference": "toward 0", "distance_to_closest_record": "toward 0.5"}
     # Only the headlines are ranked: a category counts each metric once.
     for cls in privacy.ehrbench_metrics():
         assert all(d is None for k, d in cls.key_directions.items()), cls.name
@@ -352,7 +368,8 @@ def test_hook_registers_the_privacy_metrics():
     "cls, options",
     [(MembershipInference, {"max_rows": 1}), (AttributeInference, {"known_codes": 0}),
      (AttributeInference, {"neighbours": 0}), (AttributeInference, {"min_attacked_codes": 0}),
-     (NNAdversarialAccuracy, {"distance": "cosine"}), (DistanceToClosestRecord, {"bogus": 1}),
+     (NNAdversarialAccuracy, {"distance": "cosine"}), (MembershipInference, {"strata": 0}),
+     (DistanceToClosestRecord, {"bogus": 1}),
      (DistanceToClosestRecord, {"strata": 0}), (ExactCopies, {"max_rows": 5})],
 )
 def test_bad_options_are_config_errors(cls, options):
@@ -363,7 +380,7 @@ def test_bad_options_are_config_errors(cls, options):
 def test_mismatched_columns_are_input_errors():
     T = mat([[1, 0], [0, 1]])
     other = EHRMatrix(np.eye(2, dtype=np.float32), ["x", "y"])
-    for cls in privacy.METRICS:
+    for cls in [*privacy.METRICS, NNAdversarialAccuracy]:
         with pytest.raises(InputError, match="code columns differ"):
             cls.configure().compute(T, T, other, RunContext(seed=0))
 

@@ -127,6 +127,25 @@ def test_every_family_trains_and_scores():
     assert _classifiers.fit_auroc("mlp", Xf, np.zeros(250), Xe, y[250:], 0) == (0.5, False)
 
 
+def test_fit_auroc_remembers_answers_by_content():
+    """The real side of a repeat is fitted once per process; the memo is keyed by the data itself."""
+    rng = np.random.default_rng(14)
+    X = correlated(rng, 300)
+    y = (X[:, 0] > 0).astype(np.int8)
+    Xf, Xe = sparse.csr_matrix(X[:200, 1:]), sparse.csr_matrix(X[200:, 1:])
+    _classifiers._MEMO.clear()
+    first = _classifiers.fit_auroc("random_forest", Xf, y[:200], Xe, y[200:], 3)
+    assert len(_classifiers._MEMO) == 1
+    again = _classifiers.fit_auroc("random_forest", Xf.copy(), y[:200].copy(), Xe.copy(), y[200:].copy(), 3)
+    assert again == first and len(_classifiers._MEMO) == 1
+    assert _classifiers._fit_auroc("random_forest", Xf, y[:200], Xe, y[200:], 3, "cpu") == first  # what it stands for
+    flipped = y[:200].copy()
+    flipped[0] = 1 - flipped[0]
+    _classifiers.fit_auroc("random_forest", Xf, flipped, Xe, y[200:], 3)
+    _classifiers.fit_auroc("random_forest", Xf, y[:200], Xe, y[200:], 4)
+    assert len(_classifiers._MEMO) == 3
+
+
 def test_knn_classifier_is_the_share_of_positive_neighbours():
     X = np.array([[0.0], [1.0], [2.0], [10.0], [11.0]])
     y = np.array([0, 0, 1, 1, 1])

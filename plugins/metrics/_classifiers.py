@@ -14,7 +14,9 @@ the k-NN search runs its blocks on a thread pool.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from collections import OrderedDict
 
 import numpy as np
 from scipy import sparse
@@ -90,6 +92,30 @@ def make_model(family: str, seed: int, device: str = "cpu") -> object:
     raise ValueError(f"unknown classifier family {family!r}; expected one of {', '.join(FAMILIES)}")
 
 
+# AUROCs already computed in this process, by a digest of everything that determines them.
+# Every generator of a repeat shares the metric seed, so the real side of each utility metric
+# (models fitted on the same T rows, scored on the same R rows) is computed once per repeat
+# instead of once per generator when jobs share a process (the local executor).
+_MEMO: OrderedDict[bytes, tuple[float, bool]] = OrderedDict()
+_MEMO_ENTRIES = 4096
+
+
+def _digest(family: str, seed: int, device: str, *arrays: sparse.spmatrix | np.ndarray) -> bytes:
+    h = hashlib.blake2b(f"{family}|{seed}|{device}".encode(), digest_size=20)
+    for a in arrays:
+        if sparse.issparse(a):
+            a = sparse.csr_matrix(a)
+            parts = (a.data, a.indices, a.indptr)
+        else:
+            parts = (np.asarray(a),)
+        h.update(repr(a.shape).encode())
+        for part in parts:
+            part = np.ascontiguousarray(part)
+            h.update(part.dtype.str.encode())
+            h.update(part.tobytes())
+    return h.digest()
+
+
 def fit_auroc(
     family: str,
     X_fit: sparse.spmatrix,
@@ -102,8 +128,30 @@ def fit_auroc(
     """(AUROC on the evaluation rows, whether a model could be trained).
 
     A fit set with one class cannot train a classifier; the only sensible prediction is a
-    constant, whose AUROC is exactly 0.5, so that is returned with ``False``.
+    constant, whose AUROC is exactly 0.5, so that is returned with ``False``. Fits are
+    deterministic (one BLAS thread, seeded, serial forest prediction), so an answer is
+    remembered by a digest of the family, seed, device and all four arrays.
     """
+    key = _digest(family, seed, device, X_fit, y_fit, X_eval, y_eval)
+    if key in _MEMO:
+        _MEMO.move_to_end(key)
+        return _MEMO[key]
+    result = _fit_auroc(family, X_fit, y_fit, X_eval, y_eval, seed, device)
+    _MEMO[key] = result
+    if len(_MEMO) > _MEMO_ENTRIES:
+        _MEMO.popitem(last=False)
+    return result
+
+
+def _fit_auroc(
+    family: str,
+    X_fit: sparse.spmatrix,
+    y_fit: np.ndarray,
+    X_eval: sparse.spmatrix,
+    y_eval: np.ndarray,
+    seed: int,
+    device: str,
+) -> tuple[float, bool]:
     y_fit = np.asarray(y_fit, dtype=np.int8)
     if y_fit.size == 0 or y_fit.min() == y_fit.max():
         return 0.5, False

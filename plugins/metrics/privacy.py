@@ -53,6 +53,26 @@ def _members_and_non_members(
     return _sample_rows(train.X, m, rng), _sample_rows(test.X, m, rng)
 
 
+def size_strata(holdout_sizes: np.ndarray, strata: int) -> np.ndarray:
+    """Lower edges of record-size strata, each holding at least ⌈n/strata⌉ of the given rows.
+
+    Distinct sizes are merged in order until a stratum is full; a short last stratum joins the
+    one before it. A record belongs to the last stratum whose lower edge it reaches (sizes
+    below the first edge go to the first stratum).
+    """
+    sizes, counts = np.unique(holdout_sizes, return_counts=True)
+    least = -(-holdout_sizes.size // max(1, strata))
+    edges, filled = [sizes[0]], 0
+    for size, count in zip(sizes, counts):
+        if filled >= least:
+            edges.append(size)
+            filled = 0
+        filled += count
+    if len(edges) > 1 and filled < least:
+        edges.pop()
+    return np.asarray(edges)
+
+
 # ------------------------------------------------------------------ membership inference
 
 
@@ -175,23 +195,49 @@ def copy_shares(synthetic: np.ndarray, train: np.ndarray, holdout: np.ndarray) -
     )
 
 
+def stratified_auroc(member_distance: np.ndarray, non_member_distance: np.ndarray, member_sizes: np.ndarray,
+                     non_member_sizes: np.ndarray, strata: int) -> float:
+    """P(d_member < d_non-member) + ½ P(=) over (member, non-member) pairs of one record-size stratum.
+
+    Strata are consecutive record sizes holding ⌈2m/strata⌉ of the pooled rows each
+    (:func:`size_strata`). Exact: integer pair counts over integer pair totals, rounded once.
+    """
+    edges = size_strata(np.concatenate([member_sizes, non_member_sizes]), strata)
+    place_m = np.clip(np.searchsorted(edges, member_sizes, side="right") - 1, 0, edges.size - 1)
+    place_n = np.clip(np.searchsorted(edges, non_member_sizes, side="right") - 1, 0, edges.size - 1)
+    ordered = pairs = 0
+    for b in range(edges.size):
+        dm, dn = member_distance[place_m == b], non_member_distance[place_n == b]
+        ordered += pair_order_count(dm, dn)
+        pairs += 2 * dm.size * dn.size
+    return float(Fraction(ordered, pairs)) if pairs else 0.5
+
+
 @dataclass(frozen=True)
 class MembershipOptions:
-    """Cap on the member (and non-member) rows; None: m = min(n_T, n_R)."""
+    """Cap on the member (and non-member) rows (None: m = min(n_T, n_R)); record-size strata."""
 
     max_rows: int | None = None
+    strata: int = 10
 
     def __post_init__(self) -> None:
         _check_max_rows(self.max_rows)
+        if self.strata < 1:
+            raise ValueError(f"strata must be at least 1, got {self.strata}")
 
 
 class MembershipInference(Metric):
     """Distance-to-closest-synthetic-row membership attack on the 0/1 view.
 
     m members (rows of T) and m non-members (rows of R) are scored by their Hamming distance
-    to the nearest row of S. ``value``: the attack's AUROC (0.5: S says nothing about who
-    was trained on; below 0.5, S sits on the non-members, which is no better);
-    ``best_accuracy``: its best accuracy over thresholds (informational).
+    to the nearest row of S. ``value``: the attack's AUROC over member/non-member pairs of the
+    same record-size stratum (0.5: S says nothing about who was trained on; below 0.5, S sits
+    on the non-members, which is no better). Within a stratum, because a record's distance to
+    anything grows with its length: pooled over all pairs, a draw of members a little shorter
+    than the non-members moved every realistic generator's AUROC by the same 0.02 while an
+    all-empty or all-ones sample, whose distances are record lengths, sat at the draw's own
+    offset. ``unstratified`` is the plain AUROC, ``best_accuracy`` the plain attack's best
+    accuracy over thresholds (both informational).
     """
 
     name = "membership_inference"
@@ -201,7 +247,7 @@ class MembershipInference(Metric):
     description = "AUROC of a nearest-synthetic-row (Hamming) membership attack, members T vs non-members R."
     Options = MembershipOptions
     profiles = {"smoke": {"max_rows": 300}, "quick": {"max_rows": 1000}}
-    key_directions = {"best_accuracy": INFO, "rows": INFO}
+    key_directions = {"unstratified": INFO, "best_accuracy": INFO, "rows": INFO}
 
     def compute(
         self, real_train: EHRMatrix, real_test: EHRMatrix, synthetic: EHRMatrix, ctx: RunContext
@@ -211,8 +257,15 @@ class MembershipInference(Metric):
         d = _neighbours.nearest_distance(
             np.vstack([members, non_members]), synthetic.X, distance="hamming", device=ctx.device
         )
-        auroc, accuracy = attack_auroc_and_accuracy(d[: members.shape[0]], d[members.shape[0]:])
-        return {"value": auroc, "best_accuracy": accuracy, "rows": float(members.shape[0])}
+        dm, dn = d[: members.shape[0]], d[members.shape[0]:]
+        auroc, accuracy = attack_auroc_and_accuracy(dm, dn)
+        sizes = [np.count_nonzero(X > 0, axis=1) for X in (members, non_members)]
+        return {
+            "value": stratified_auroc(dm, dn, sizes[0], sizes[1], self.options.strata),
+            "unstratified": auroc,
+            "best_accuracy": accuracy,
+            "rows": float(members.shape[0]),
+        }
 
 
 # ------------------------------------------------------------------ exact copies
@@ -370,32 +423,7 @@ class AttributeInference(Metric):
         return {"value": f1[0] - f1[1], "f1_members": f1[0], "f1_non_members": f1[1], **out}
 
 
-# ------------------------------------------------------------------ nearest-neighbour adversarial accuracy
-
-
-def beyond_count(far: np.ndarray, near: np.ndarray) -> int:
-    """Σ 2·1[far > near] + 1[far = near]: twice the count of "far beyond near", ties ½."""
-    far = np.asarray(far, dtype=np.float64)
-    near = np.asarray(near, dtype=np.float64)
-    return int(np.sum(2 * (far > near) + (far == near), dtype=np.int64))
-
-
-def beyond_share(far: np.ndarray, near: np.ndarray) -> float:
-    """Mean of 1[far > near] with ties counted ½ (integer distances tie often)."""
-    return beyond_count(far, near) / (2 * np.asarray(far).size)
-
-
-def _adversarial_fraction(d_ts: np.ndarray, d_tt: np.ndarray, d_st: np.ndarray, d_ss: np.ndarray) -> Fraction:
-    return (Fraction(beyond_count(d_ts, d_tt), 2 * d_ts.size) + Fraction(beyond_count(d_st, d_ss), 2 * d_st.size)) / 2
-
-
-def adversarial_accuracy(d_ts: np.ndarray, d_tt: np.ndarray, d_st: np.ndarray, d_ss: np.ndarray) -> float:
-    """Yale et al.'s AA_TS = ½(mean 1[d_TS > d_TT] + mean 1[d_ST > d_SS]), ties ½ (exact, rounded once).
-
-    d_TS: each target row to its nearest synthetic row; d_TT: to its nearest other target row;
-    d_ST, d_SS likewise for each synthetic row.
-    """
-    return float(_adversarial_fraction(*(np.asarray(d, dtype=np.float64) for d in (d_ts, d_tt, d_st, d_ss))))
+# ------------------------------------------------------------------ distance to closest record
 
 
 @dataclass(frozen=True)
@@ -407,88 +435,6 @@ class DistanceOptions:
 
     def __post_init__(self) -> None:
         _check_max_rows(self.max_rows)
-
-
-class NNAdversarialAccuracy(Metric):
-    """Nearest-neighbour adversarial accuracy (Yale et al. 2020) and its privacy loss.
-
-    T, R and S are each cut to n = min(n_T, n_R, n_S) seeded rows, so every nearest-neighbour
-    set has the same size, as AA requires; AA is then estimated on m = min(n, ``max_rows``)
-    query rows of each (the first m of the n). AA_train uses T as the target set, AA_test R.
-    ``value`` is the privacy loss AA_test − AA_train (ideal 0: S sits no closer to its training
-    patients than to fresh ones; a copier makes AA_train small). ``train`` and ``test`` are
-    AA itself, a measure of resemblance (0.5: S and the target set are indistinguishable by
-    nearest neighbours), informational here: ``detection_auc`` ranks resemblance on fidelity.
-    """
-
-    name = "nn_adversarial_accuracy"
-    category = "privacy"
-    higher_is_better = False
-    target = 0.0
-    description = "Privacy loss AA_test - AA_train of Yale et al.'s nearest-neighbour adversarial accuracy (ideal 0)."
-    Options = DistanceOptions
-    profiles = {"smoke": {"max_rows": 300}, "quick": {"max_rows": 1000}}
-    key_directions = {
-        "train": INFO,
-        "test": INFO,
-        "train_real_side": INFO,
-        "train_synthetic_side": INFO,
-        "reference_rows": INFO,
-        "rows": INFO,
-    }
-
-    def compute(
-        self, real_train: EHRMatrix, real_test: EHRMatrix, synthetic: EHRMatrix, ctx: RunContext
-    ) -> dict[str, float]:
-        o = self.options
-        _check_sets(self.name, real_train, real_test, synthetic, least=2)
-        n = min(real_train.n_patients, real_test.n_patients, synthetic.n_patients)
-        m = min(n, o.max_rows or n)
-        rng = ctx.rng(self.name, "rows")
-        # A seeded order of n rows per set; its first m rows are the queries.
-        T, R, S = (m_.X[rng.permutation(m_.n_patients)[:n]] for m_ in (real_train, real_test, synthetic))
-        search = dict(distance=o.distance, device=ctx.device)
-        d_ss = _neighbours.nearest_distance(S[:m], S, skip_own_row=True, **search)
-        d_xs = _neighbours.nearest_distance(np.vstack([T[:m], R[:m]]), S, **search)
-        out: dict[str, Fraction] = {}
-        for label, target, d_ts in (("train", T, d_xs[:m]), ("test", R, d_xs[m:])):
-            d_tt = _neighbours.nearest_distance(target[:m], target, skip_own_row=True, **search)
-            d_st = _neighbours.nearest_distance(S[:m], target, **search)
-            out[label] = _adversarial_fraction(d_ts, d_tt, d_st, d_ss)
-            if label == "train":
-                sides = (beyond_share(d_ts, d_tt), beyond_share(d_st, d_ss))
-        return {
-            "value": float(out["test"] - out["train"]),
-            "train": float(out["train"]),
-            "test": float(out["test"]),
-            "train_real_side": sides[0],
-            "train_synthetic_side": sides[1],
-            "reference_rows": float(n),
-            "rows": float(m),
-        }
-
-
-# ------------------------------------------------------------------ distance to closest record
-
-
-def size_strata(holdout_sizes: np.ndarray, strata: int) -> np.ndarray:
-    """Lower edges of record-size strata, each holding at least ⌈n/strata⌉ holdout rows.
-
-    Distinct sizes are merged in order until a stratum is full; a short last stratum joins the
-    one before it. A record belongs to the last stratum whose lower edge it reaches (sizes
-    below the first edge go to the first stratum).
-    """
-    sizes, counts = np.unique(holdout_sizes, return_counts=True)
-    least = -(-holdout_sizes.size // max(1, strata))
-    edges, filled = [sizes[0]], 0
-    for size, count in zip(sizes, counts):
-        if filled >= least:
-            edges.append(size)
-            filled = 0
-        filled += count
-    if len(edges) > 1 and filled < least:
-        edges.pop()
-    return np.asarray(edges)
 
 
 @dataclass(frozen=True)
@@ -506,20 +452,25 @@ def closeness_score(d_synthetic: np.ndarray, size_synthetic: np.ndarray, d_holdo
 
     Per stratum b (n_b holdout rows) each synthetic record s adds [2·#(d_R > d_s) + #(d_R = d_s)]
     / (2 n_b): integer counts, combined as exact fractions and rounded once, so the result is
-    the same for any order of the rows.
+    the same for any order of the rows. A record whose size is outside the holdout's range adds
+    0 (farther than every holdout record) unless it is at distance 0.
     """
     edges = size_strata(size_holdout, strata)
     place_s = np.clip(np.searchsorted(edges, size_synthetic, side="right") - 1, 0, edges.size - 1)
     place_r = np.clip(np.searchsorted(edges, size_holdout, side="right") - 1, 0, edges.size - 1)
+    # A record of a size no holdout patient has is unlike any patient: farther than all of
+    # them, unless it is a training record itself (distance 0), which its nearest stratum judges.
+    unmatched = ((size_synthetic < size_holdout.min()) | (size_synthetic > size_holdout.max())) & (d_synthetic > 0)
     closer = at_zero = Fraction(0)
     for b in range(edges.size):
-        mine = d_synthetic[place_s == b]
-        if mine.size == 0:
+        here = place_s == b
+        if not here.any():
             continue
+        mine = d_synthetic[here & ~unmatched]
         ref = d_holdout[place_r == b]
         zero = int(np.count_nonzero(ref <= 0.0))
         closer += Fraction(pair_order_count(mine, ref), 2 * ref.size)
-        at_zero += Fraction(mine.size * (2 * ref.size - zero), 2 * ref.size)
+        at_zero += Fraction(int(np.count_nonzero(here)) * (2 * ref.size - zero), 2 * ref.size)
     closer_share, copy_share = closer / d_synthetic.size, at_zero / d_synthetic.size
     half = Fraction(1, 2)
     if closer_share > half:
@@ -597,7 +548,6 @@ METRICS: list[type[Metric]] = [
     MembershipInference,
     ExactCopies,
     AttributeInference,
-    NNAdversarialAccuracy,
     DistanceToClosestRecord,
 ]
 

@@ -180,21 +180,23 @@ class DimensionWisePredictionOptions:
 
 
 def retained_lift(real: np.ndarray, synthetic: np.ndarray) -> float:
-    """Σ_j max(B_j − ½, 0) / Σ_j max(A_j − ½, 0): the share of the real models' AUROC lift over
-    chance that the models trained on S keep (1: all of it; 0: none). A model at or below
-    chance keeps nothing: it is no more use than a constant. 0 when the real models have no lift."""
-    lift = float(np.sum(np.maximum(np.asarray(real, dtype=np.float64) - 0.5, 0.0)))
-    kept = float(np.sum(np.maximum(np.asarray(synthetic, dtype=np.float64) - 0.5, 0.0)))
-    return kept / lift if lift > 0 else 0.0
+    """max(Σ_j (B_j − ½), 0) / Σ_j (A_j − ½): the share of the real models' AUROC lift over
+    chance that the models trained on S keep (1: all of it; 0: none, as a constant model).
+    A sample whose models are no better than chance on average keeps nothing; clipping the sum,
+    not each code, keeps a random model's chance highs from counting. 0 when the real models
+    have no lift."""
+    lift = float(np.sum(np.asarray(real, dtype=np.float64) - 0.5))
+    kept = float(np.sum(np.asarray(synthetic, dtype=np.float64) - 0.5))
+    return max(kept, 0.0) / lift if lift > 0 else 0.0
 
 
 class DimensionWisePrediction(Metric):
     """Per code, logistic regression from all other codes, trained on T and on S, AUROC on R.
 
-    ``value`` is the retained lift Σ max(AUROC_S − ½, 0) / Σ max(AUROC_T − ½, 0) over the K
-    codes (higher is better, about 1 for S as good as T, 0 for S that trains nothing useful).
-    A model at or below chance counts as no lift: models trained on data without signal (a
-    permuted label, independent codes) land *below* chance on real patients (mean AUROC 0.44
+    ``value`` is the retained lift max(Σ(AUROC_S − ½), 0) / Σ(AUROC_T − ½) over the K codes
+    (higher is better, about 1 for S as good as T, 0 for S that trains nothing useful). Models
+    that are below chance on average count as no lift: models trained on data without signal
+    (a permuted label, independent codes) land *below* chance on real patients (mean AUROC 0.44
     over 10 codes of the default cohort), an estimator artefact that ranked independent-
     marginals below an all-empty sample under the mean absolute gap (``mean_abs_gap``, still
     reported). ``correlation`` is the Pearson correlation of the two AUROC vectors (0 when
