@@ -1,4 +1,4 @@
-"""Speed benchmark of the utility and privacy metrics at MIMIC-III scale (issue 7's target).
+"""Speed benchmark of the utility and privacy metrics (and NNAA) at MIMIC-III scale (issue 7's target).
 
     python benchmarks/bench_utility_privacy.py [--patients 46520] [--codes 1071] [--synthetic 10240]
                                                [--generator independent-marginals] [--profile paper]
@@ -28,7 +28,7 @@ import numpy as np
 from ehrbench.api import RunContext
 from ehrbench.matrix import split
 from ehrbench.plugins import load_registry
-from ehrbench_plugins.metrics import _neighbours, privacy, utility
+from ehrbench_plugins.metrics import _neighbours, adversarial, privacy, utility
 
 
 def l1_large_count_line(device: str) -> str:
@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
           f"device {args.device}, {cpus} CPUs, load average {load:.1f}")
 
     wanted = set(args.metrics.split(",")) if args.metrics else None
-    classes = [c for c in utility.METRICS + privacy.METRICS if wanted is None or c.name in wanted]
+    every = utility.METRICS + privacy.METRICS + adversarial.METRICS  # NNAA ranks on fidelity, timed here
+    classes = [c for c in every if wanted is None or c.name in wanted]
     width = max(len(c.name) for c in classes)
     print(f"{'metric':<{width}}  {'seconds':>8}  {'cpu s':>8}  {'value':>8}  other keys")
     total = total_cpu = 0.0

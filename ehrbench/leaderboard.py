@@ -186,7 +186,8 @@ def build(records: list[dict]) -> Leaderboard:
     table = grouped.agg(
         calibration=("calibration", "first"), category=("category", "first"),
         higher_is_better=("higher_is_better", "first"), target=("target", "first"),
-        ranked=("ranked", "first"), ranked_alone=("ranked_alone", "first"), n=("value", "size"), mean=("value", "mean"),
+        ranked=("ranked", "first"), ranked_alone=("ranked_alone", "first"),
+        n=("value", "size"), mean=("value", "mean"),
         std=("value", lambda v: v.std(ddof=1) if len(v) > 1 else float("nan")),
     ).reset_index()
     table["direction"] = [

@@ -135,7 +135,8 @@ def test_attribute_inference_votes_over_all_tied_neighbours():
     # k = 1 and k = 2: the three rows tie on c0, so they share the places: 2/3 have c1 → present.
     # (Ties to the lowest index made k = 2 take S0, S1 and call c1 absent.)
     for k in (1, 2):
-        assert score(AttributeInference, T, R, S, known_codes=1, neighbours=k, min_attacked_codes=1)["f1_members"] == 1.0
+        out = score(AttributeInference, T, R, S, known_codes=1, neighbours=k, min_attacked_codes=1)
+        assert out["f1_members"] == 1.0
     # Half of the tied rows is not a majority: [1,1] and [1,0] tie → absent.
     out = score(AttributeInference, T, R, S[:2], known_codes=1, min_attacked_codes=1)
     assert out["f1_members"] == 0.0
@@ -236,7 +237,8 @@ def test_exact_copies_equal_brute_force(seed):
     T, R, S = tied_sets(seed)
     synthetic, holdout = _brute.copy_shares(S, T, R)
     out = score(ExactCopies, T, R, S)
-    assert (out["synthetic"], out["holdout"], out["value"]) == (float(synthetic), float(holdout), float(synthetic - holdout))
+    expected = (float(synthetic), float(holdout), float(synthetic - holdout))
+    assert (out["synthetic"], out["holdout"], out["value"]) == expected
 
 
 @pytest.mark.parametrize("seed", FIXTURE_SEEDS)

@@ -183,7 +183,8 @@ def tie_averaged(
         return _tie_averaged_torch(Q, Rf, V, plan, k, device)
     value_dtype = np.float32 if float(V.sum()) < _FLOAT32_EXACT else np.float64
     # Mask × values: sparse values (the usual EHR case) by scipy, dense ones by BLAS.
-    Vd = V.astype(value_dtype) if V.nnz < _stats.SPARSE_DENSITY * V.shape[0] * V.shape[1] else V.toarray().astype(value_dtype)
+    sparse_values = V.nnz < _stats.SPARSE_DENSITY * V.shape[0] * V.shape[1]
+    Vd = V.astype(value_dtype) if sparse_values else V.toarray().astype(value_dtype)
 
     def reduce(E: np.ndarray, q_norm: np.ndarray) -> tuple[np.ndarray, ...]:
         kth = np.partition(E, k - 1, axis=1)[:, k - 1 : k]
@@ -445,7 +446,9 @@ def _search_torch(
     )
 
 
-def _tie_averaged_torch(Q: np.ndarray, Rf: np.ndarray, V: sparse.csr_matrix, plan: _Plan, k: int, device: str) -> TieAveraged:
+def _tie_averaged_torch(
+    Q: np.ndarray, Rf: np.ndarray, V: sparse.csr_matrix, plan: _Plan, k: int, device: str
+) -> TieAveraged:
     """:func:`tie_averaged` in torch float64 (exact integer sums below 2^53)."""
     import torch
 

@@ -340,7 +340,9 @@ def known_code_count(requested: int, d: int) -> int:
     return max(1, min(requested, d // 2, d - 1))
 
 
-def split_known_codes(member_rows: np.ndarray, non_member_rows: np.ndarray, n_known: int) -> tuple[np.ndarray, np.ndarray]:
+def split_known_codes(
+    member_rows: np.ndarray, non_member_rows: np.ndarray, n_known: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(known, attacked) column indices: the n_known codes most prevalent over the attacked rows,
     members and non-members pooled (ties: lower column), and the rest.
 
