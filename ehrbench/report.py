@@ -35,7 +35,7 @@ REPORT_FILE = "report.html"
 FIGURES_DIR = "figures"
 # Which metric each trade-off axis shows: the first of these the run has, else the category's first.
 FIDELITY_AXIS = ("pairwise_correlation_difference", "dimension_wise_probability", "detection_auc")
-PRIVACY_AXIS = ("membership_inference", "nn_adversarial_accuracy", "distance_to_closest_record", "attribute_inference")
+PRIVACY_AXIS = ("membership_inference", "distance_to_closest_record", "exact_copies", "attribute_inference")
 
 
 @dataclass
