@@ -208,6 +208,9 @@ class Metric(_Configurable, ABC):
     target: ClassVar[float | None] = None
     description: ClassVar[str] = ""
     key_directions: ClassVar[Mapping[str, Direction | None]] = {}
+    # Ranked sub-keys that enter the category's mean rank as entries of their own. Otherwise a
+    # metric counts once there: by its headline, or (no headline) by the mean of its ranked keys.
+    ranked_alone: ClassVar[frozenset[str]] = frozenset()
     requires: ClassVar[tuple[str, ...]] = ()
     install_hint: ClassVar[str] = ""
     default: ClassVar[bool] = True

@@ -73,6 +73,7 @@ def score_rows(
                 "metric": flat_key(name, key),
                 "category": metric.category,
                 **direction_fields(metric.direction(key)),
+                "ranked_alone": metric.direction(key) is not None and key in metric.ranked_alone,
                 "value": value,
                 "seconds": seconds,
             })
