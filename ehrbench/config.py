@@ -72,10 +72,14 @@ class RunConfig:
             raise ValueError(f"timeout must be a positive number of seconds (inf: no timeout), got {self.timeout}")
         if self.timeout == math.inf:
             object.__setattr__(self, "timeout", None)  # an infinite deadline is no deadline
-        if self.gpus_per_job is not None and not (0 <= self.gpus_per_job < math.inf):
-            raise ValueError(f"gpus_per_job must be a finite number, 0 or more, got {self.gpus_per_job}")
-        if not (0 < self.cpus_per_job < math.inf):
-            raise ValueError(f"cpus_per_job must be a finite positive number, got {self.cpus_per_job}")
+        for key in ("gpus_per_job", "cpus_per_job"):
+            value = getattr(self, key)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{key} must be a finite number, got {value}")
+        if self.gpus_per_job is not None and self.gpus_per_job < 0:
+            raise ValueError(f"gpus_per_job must be 0 or more, got {self.gpus_per_job}")
+        if self.cpus_per_job <= 0:
+            raise ValueError(f"cpus_per_job must be positive, got {self.cpus_per_job}")
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
         try:
