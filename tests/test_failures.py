@@ -42,7 +42,8 @@ def test_a_run_whose_every_job_failed_exits_1_with_each_traceback(cli, plugin_fi
     assert trace.startswith("Traceback (most recent call last):") and "numpy" in trace and "job.py" in trace
     [marked] = [t for t in trace.splitlines() if t.startswith("> ")]
     assert marked.startswith(f'> File "{plugin_file("newcomer")}", line {line}, in fit')
-    assert failed["bracketed"]["reason"].startswith("fit: RuntimeError: could not open [/data/train] file at newcomer.py:")
+    line = plugin_line(plugin_file, 'raise RuntimeError("could not open')
+    assert failed["bracketed"]["reason"] == f"fit: RuntimeError: could not open [/data/train] file at newcomer.py:{line}"
     # run.log holds the tracebacks; the report shows them (escaped) beside each reason.
     log = (out / "run.log").read_text()
     assert "numpy-deep · repeat 0: FAILED" in log and f'> File "{plugin_file("newcomer")}", line {line}' in log

@@ -73,7 +73,7 @@ def run(config: Path | None, dataset_option: tuple[str, ...], resume: bool, verb
               f"{len(plan.metrics)} metrics, profile {cfg.profile}, device {plan.device} → {run_dir}")
     with run_logging(run_dir.log_path, verbose, observer.display):
         if observer.display and not verbose:
-            err.print(header)
+            err.print(header, soft_wrap=True)
         log.info(header)
         try:
             with observer:
@@ -82,8 +82,8 @@ def run(config: Path | None, dataset_option: tuple[str, ...], resume: bool, verb
             log.warning("interrupted")
             err.print(f"\ninterrupted. Finished jobs are saved; continue with: ehrbench run --resume --out {run_dir}")
             sys.exit(130)
-        status = _exit_status(run_dir, strict)
-        log.info("finished" if status == 0 else f"finished with exit status {status}")
+        status, why = _exit_status(run_dir, strict)
+        log.info("finished" if status == 0 else f"finished with exit status {status}: {why}")
     print_leaderboard(finished.leaderboard)
     out.print(f"\nRun directory: {run_dir}")
     written = [run_dir.report_path, run_dir.leaderboard_path("csv"), run_dir.leaderboard_path("md"),
@@ -96,30 +96,21 @@ def run(config: Path | None, dataset_option: tuple[str, ...], resume: bool, verb
     if not cfg.report:
         out.print(f"  report.html skipped (--no-report); build it with: ehrbench report {run_dir}")
     if status:
-        err.print(Text(f"error: {_status_reason(run_dir, strict)}; the reasons are in the leaderboard's failures "
-                       f"and {run_dir.log_path}.", style="red"))
+        err.print(Text(f"error: {why}; the reasons are in the leaderboard's failures and {run_dir.log_path}.",
+                       style="red"))
         sys.exit(status)
 
 
-def _failures(run_dir: Any) -> tuple[int, int, int]:
-    """(jobs closed, jobs failed, metric failures) among the records that count."""
+def _exit_status(run_dir: Any, strict: bool) -> tuple[int, str]:
+    """1 when every job failed, or (``strict``) when any job or metric failed; else 0. With the reason."""
     from ehrbench.rundir.records import Kind, Status, closed_jobs, current_records, of_kind
 
     records = run_dir.records()
     jobs = closed_jobs(records)
     failed = sum(1 for r in jobs.values() if r.get("status") == Status.FAILED)
-    return len(jobs), failed, len(of_kind(current_records(records), Kind.METRIC_FAILURE))
-
-
-def _exit_status(run_dir: Any, strict: bool) -> int:
-    closed, failed, metric_failures = _failures(run_dir)
-    if closed and failed == closed:
-        return 1
-    return 1 if strict and (failed or metric_failures) else 0
-
-
-def _status_reason(run_dir: Any, strict: bool) -> str:
-    closed, failed, metric_failures = _failures(run_dir)
-    if closed and failed == closed:
-        return f"every job failed ({failed} of {closed})"
-    return f"--strict: {failed} of {closed} jobs failed, {metric_failures} metric computations failed"
+    metric_failures = len(of_kind(current_records(records), Kind.METRIC_FAILURE))
+    if jobs and failed == len(jobs):
+        return 1, f"every job failed ({failed} of {len(jobs)})"
+    if strict and (failed or metric_failures):
+        return 1, f"--strict: {failed} of {len(jobs)} jobs failed, {metric_failures} metric computations failed"
+    return 0, ""

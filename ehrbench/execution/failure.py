@@ -33,13 +33,19 @@ def _inside(filename: str, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def plugin_frame(exc: BaseException, cls: type | None) -> traceback.FrameSummary | None:
-    """The innermost frame of ``exc``'s traceback that is in ``cls``'s plugin code."""
+def _plugin_index(frames: traceback.StackSummary, cls: type | None) -> int | None:
+    """The index of the innermost frame in ``cls``'s plugin code."""
     root = plugin_root(cls) if cls is not None else None
     if root is None:
         return None
+    return next((i for i in range(len(frames) - 1, -1, -1) if _inside(frames[i].filename, root)), None)
+
+
+def plugin_frame(exc: BaseException, cls: type | None) -> traceback.FrameSummary | None:
+    """The innermost frame of ``exc``'s traceback that is in ``cls``'s plugin code."""
     frames = traceback.extract_tb(exc.__traceback__)
-    return next((f for f in reversed(frames) if _inside(f.filename, root)), None)
+    index = _plugin_index(frames, cls)
+    return None if index is None else frames[index]
 
 
 def describe(exc: BaseException, cls: type | None = None) -> str:
@@ -49,11 +55,12 @@ def describe(exc: BaseException, cls: type | None = None) -> str:
     if not frames:
         return text
     raised = frames[-1]
-    mine = plugin_frame(exc, cls)
-    if mine is None:
+    index = _plugin_index(frames, cls)
+    if index is None:
         return f"{text} at {Path(raised.filename).name}:{raised.lineno}"
+    mine = frames[index]
     text += f" at {Path(mine.filename).name}:{mine.lineno}"
-    if mine is not raised:
+    if index != len(frames) - 1:
         text += f" (raised in {Path(raised.filename).name}:{raised.lineno})"
     return text
 
