@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ import numpy as np
 
 from ehrbench.api import Generator, Metric, ProgressReporter, RunContext, null_progress
 from ehrbench.errors import InputError
-from ehrbench.execution import model_cache
+from ehrbench.execution import failure, model_cache
 from ehrbench.execution.collapse import sample_warnings
 from ehrbench.execution.cost import measure, weighted_utilization
 from ehrbench.execution.scoring import score_rows
@@ -60,6 +59,7 @@ class GenerationOutcome:
     cost: dict[str, Any] = field(default_factory=dict)
     training_log: dict[str, list[float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    traceback: str | None = None  # a failure's full traceback, the plugin's own frame marked
 
 
 @contextmanager
@@ -95,12 +95,8 @@ def sample_problem(samples: Any, n: int, d: int, representation: str) -> str | N
     return None
 
 
-def _failure(exc: BaseException) -> str:
-    if isinstance(exc, JobTimeout):
-        return str(exc)
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+def _failure(exc: BaseException, cls: type) -> str:
+    return str(exc) if isinstance(exc, JobTimeout) else failure.describe(exc, cls)
 
 
 def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReporter = null_progress) -> GenerationOutcome:
@@ -138,10 +134,13 @@ def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReport
             with measure(task.device) as draw:
                 samples = generator.sample(task.n_samples, ctx)
     except Exception as exc:  # a generator's failure is recorded, never fatal to the run
-        return GenerationOutcome(Status.FAILED, f"{stage}: {_failure(exc)}", cost=cost)
+        return GenerationOutcome(Status.FAILED, f"{stage}: {_failure(exc, task.generator_cls)}", cost=cost,
+                                 traceback=failure.format_traceback(exc, task.generator_cls))
     cost.update(
         fit_seconds=fit.seconds,
         sample_seconds=draw.seconds,
+        fit_cpu_seconds=fit.cpu_seconds,
+        sample_cpu_seconds=draw.cpu_seconds,
         records_per_second=task.n_samples / draw.seconds if draw.seconds > 0 else None,
         peak_rss_mb=max(fit.peak_rss_mb, draw.peak_rss_mb),
         peak_gpu_mb=_max_or_none(fit.peak_gpu_mb, draw.peak_gpu_mb),

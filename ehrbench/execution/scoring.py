@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ehrbench.api import Metric, ProgressReporter, RunContext, flat_key, null_progress
+from ehrbench.execution import failure
 from ehrbench.matrix import EHRMatrix
 from ehrbench.rundir.records import Kind, direction_fields
 from ehrbench.seeding import derive_seed
@@ -63,7 +64,9 @@ def score_rows(
         try:
             values = compute_metric(metric, train, test, synthetic, ctx)
         except Exception as exc:  # a metric's failure is recorded beside the others
-            rows.append({**base, "type": Kind.METRIC_FAILURE, "metric": name, "reason": f"{type(exc).__name__}: {exc}"})
+            rows.append({**base, "type": Kind.METRIC_FAILURE, "metric": name,
+                         "reason": failure.describe(exc, type(metric)),
+                         "traceback": failure.format_traceback(exc, type(metric))})
             continue
         seconds = time.perf_counter() - start
         for key, value in values.items():

@@ -29,6 +29,7 @@ class RunDirectory:
     SAMPLES = "samples"
     MODELS = "models"
     SCRATCH = "scratch"
+    LOG = "run.log"  # the run's progress lines and failures' tracebacks, appended by `ehrbench run`
 
     def __init__(self, path: Path | str | RunDirectory) -> None:
         self.path = Path(path)
@@ -62,6 +63,10 @@ class RunDirectory:
     def leaderboard_path(self, fmt: str) -> Path:
         """``leaderboard.csv`` / ``.md`` (written by every run) or an export's ``leaderboard.<fmt>``."""
         return self.path / f"{self.LEADERBOARD}.{fmt}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / self.LOG
 
     @property
     def report_path(self) -> Path:

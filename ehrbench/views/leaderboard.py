@@ -26,6 +26,8 @@ from ehrbench.views.text import MISSING, arrow, format_mean_std, format_number
 COST_DIRECTIONS: dict[str, Direction | None] = {
     "fit_seconds": Direction(False),
     "sample_seconds": Direction(False),
+    "fit_cpu_seconds": Direction(False),  # user + system of the job's own process (execution/cost.py)
+    "sample_cpu_seconds": Direction(False),
     "records_per_second": Direction(True),
     "peak_rss_mb": Direction(False),
     "peak_gpu_mb": Direction(False),
@@ -34,13 +36,15 @@ COST_DIRECTIONS: dict[str, Direction | None] = {
     "gpu_utilization": None,  # CUDA jobs: mean % of that time a kernel ran (NVML)
 }
 FLAG_COLUMNS = ["generator", "repeat", "warning"]
+# A failure's traceback (when Python raised) marks the plugin's own frame; views show it on demand.
+FAILURE_COLUMNS = ["generator", "repeat", "step", "reason", "traceback"]
 CSV_COLUMNS = ["generator", "calibration", "category", "metric", "direction", "n", "mean", "std", "rank"]
 
 
 @dataclass
 class Leaderboard:
     table: pd.DataFrame  # long format, CSV_COLUMNS plus "ranked" and "ranked_alone"
-    failures: pd.DataFrame  # generator, repeat, step, reason
+    failures: pd.DataFrame  # FAILURE_COLUMNS
     flags: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FLAG_COLUMNS))  # scored, but suspect
     notice: str | None = None  # e.g. "the data is simulated"; every output shows it first
 
@@ -156,11 +160,13 @@ def build(records: list[dict]) -> Leaderboard:
     rows += [r for r in _cost_rows(current) if job_key(r) in ok]
     jobs = of_kind(current, Kind.JOB)
     failures = pd.DataFrame(
-        [{"generator": r["generator"], "repeat": r["repeat"], "step": "generate", "reason": r.get("reason")}
+        [{"generator": r["generator"], "repeat": r["repeat"], "step": "generate", "reason": r.get("reason"),
+          "traceback": r.get("traceback")}
          for r in jobs if r.get("status") == Status.FAILED]
-        + [{"generator": r["generator"], "repeat": r["repeat"], "step": f"metric {r['metric']}", "reason": r.get("reason")}
+        + [{"generator": r["generator"], "repeat": r["repeat"], "step": f"metric {r['metric']}", "reason": r.get("reason"),
+            "traceback": r.get("traceback")}
            for r in of_kind(current, Kind.METRIC_FAILURE)],
-        columns=["generator", "repeat", "step", "reason"],
+        columns=FAILURE_COLUMNS,
     )
     flags = pd.DataFrame(
         [{"generator": r["generator"], "repeat": r["repeat"], "warning": w}
