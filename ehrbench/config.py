@@ -76,8 +76,14 @@ class RunConfig:
             raise ValueError(f"repeats must be at least 1, got {self.repeats}")
         if self.samples is not None and self.samples < 1:
             raise ValueError(f"samples must be at least 1, got {self.samples}")
-        if self.timeout is not None and self.timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {self.timeout}")
+        if self.timeout is not None and not (self.timeout > 0):  # NaN fails this too
+            raise ValueError(f"timeout must be a positive number of seconds (inf: no timeout), got {self.timeout}")
+        if self.timeout == math.inf:
+            object.__setattr__(self, "timeout", None)  # an infinite deadline is no deadline
+        for key in ("gpus_per_job", "cpus_per_job"):
+            value = getattr(self, key)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{key} must be a finite number, got {value}")
         if self.gpus_per_job is not None and self.gpus_per_job < 0:
             raise ValueError(f"gpus_per_job must be 0 or more, got {self.gpus_per_job}")
         if self.cpus_per_job <= 0:
@@ -152,6 +158,18 @@ def build_config(values: dict[str, Any], where: str) -> RunConfig:
     return build_options(RunConfig, values, where, noun="key")
 
 
+# Tables whose keys a flag adds to, instead of replacing the whole table: `--dataset-option seed=1`
+# changes one option of the file's [dataset_options] and keeps the others.
+MERGED_TABLES = ("dataset_options",)
+
+
+def _merge_tables(given: dict[str, Any], under: Mapping[str, Any]) -> None:
+    """Put the keys of ``under``'s tables beneath ``given``'s, for :data:`MERGED_TABLES`."""
+    for key in MERGED_TABLES:
+        if isinstance(given.get(key), Mapping) and isinstance(under.get(key), Mapping):
+            given[key] = {**under[key], **given[key]}
+
+
 def resolve_config(
     file: Path | None, overrides: dict[str, Any], stored: dict[str, Any] | None = None
 ) -> RunConfig:
@@ -164,9 +182,11 @@ def resolve_config(
     where = str(file) if file else "configuration"
     build_config(from_file, where)  # name unknown keys against the file they are in
     given = {**from_file, **{k: v for k, v in overrides.items() if v is not None}}
+    _merge_tables(given, from_file)
     if stored is None:
         return build_config(given, where)
     base = build_config(stored, "run.json")
+    _merge_tables(given, base.to_dict())
     merged = build_config({**base.to_dict(), **given}, where)
     changed = [
         k

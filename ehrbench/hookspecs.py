@@ -16,8 +16,11 @@ What a plugin's classes declare, as class attributes, is the rest of the contrac
   ``key_directions``, ``profiles``, ``default``, and ``tradeoff_axis``: an int when the headline
   value may be an axis of the report's trade-off figures (the smallest number of a category wins);
 - datasets: ``simulated`` (no real patient), ``default`` (the dataset of a run that names none;
-  one at most), and ``published``: :class:`ehrbench.api.PublishedResults`, a paper's numbers on
-  this dataset, which the report shows beside the measured ones for runs on the real data.
+  one at most), ``profiles`` (option values per run profile, e.g. a small cohort for ``smoke``),
+  ``file_option`` (the option naming the one matrix file it reads: ``ehrbench evaluate`` reads
+  its files through such a dataset), and ``published``: :class:`ehrbench.api.PublishedResults`, a
+  paper's numbers on this dataset, which the report shows beside the measured ones for runs on
+  the real data.
 
 The host knows no plugin by name: whatever a report says about a model, a dataset or a metric
 comes from these declarations.

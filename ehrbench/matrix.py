@@ -18,6 +18,7 @@ import numpy as np
 from ehrbench.atomic import atomic_open
 from ehrbench.errors import InputError
 from ehrbench.seeding import derive_seed
+from ehrbench.text_arrays import read_text_array
 
 
 def _first_bad(mask: np.ndarray) -> tuple[int, int]:
@@ -182,8 +183,8 @@ class EHRMatrix:
                         f"(found: {', '.join(sorted(keys)) or 'no arrays'})."
                     )
                 X = npz["X"]
-                codes = npz["codes"]
-                ids = npz["ids"] if "ids" in keys else None
+                codes = _array_or_text(npz, path, "codes")
+                ids = _array_or_text(npz, path, "ids", integers=True) if "ids" in keys else None
                 meta = json.loads(str(npz["meta"])) if "meta" in keys else {}
                 if not isinstance(meta, dict):
                     raise InputError(f"{path}: its array 'meta' must hold a JSON object, got {type(meta).__name__}.")
@@ -198,6 +199,14 @@ class EHRMatrix:
         except ValueError as exc:
             raise InputError(f"{path}: cannot read its arrays without pickle ({exc}).") from None
         return from_arrays(X, codes, ids, meta, source=str(path))
+
+
+def _array_or_text(npz: Any, path: Path, key: str, integers: bool = False) -> np.ndarray:
+    """``npz[key]``; an object-dtype array (``np.array(df.columns)``) is read as text, without pickle's code."""
+    try:
+        return npz[key]
+    except ValueError:  # NumPy saved it as a pickle
+        return read_text_array(path, key, integers)
 
 
 def from_arrays(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _extras import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401  (the `make test` guard)
 
 from ehrbench.cli import main
 

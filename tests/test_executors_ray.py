@@ -8,14 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _extras import needs_extra
 from _executor_grid import (GRID, PLUGINS, ROWS_PER_JOB, jobs, leaderboard_without_cost, local_reference, metric_values,
                             records, run_grid)
 
 from ehrbench.matrix import EHRMatrix
 from ehrbench.execution.runner import SilentObserver
 
-ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, needs_extra("ray")]
+ray = pytest.importorskip("ray", reason="needs the 'ray' extra (pip install 'ehrbench[ray]')")
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ class CountingObserver(SilentObserver):
         self.running.add(job)
         self.most_running = max(self.most_running, len(self.running))
 
-    def job_finished(self, job, status, reason) -> None:
+    def job_finished(self, job, status, reason, traceback=None) -> None:
         self.running.discard(job)
         self.finished.append((job.generator, status))
 

@@ -18,7 +18,7 @@ from ehrbench.errors import ConfigError
 from ehrbench.views.figures import pareto_front
 from ehrbench.rundir.directory import RunDirectory
 from ehrbench.rundir.reference import build_reference, read_reference
-from ehrbench.views.ranking import noise_aware_ranks, overall_ranking
+from ehrbench.views.ranking import category_entries, category_mean_ranks, noise_aware_ranks, overall_ranking
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURE_FILES = {
@@ -62,13 +62,13 @@ def test_leaderboard_marks_ties_within_the_repeat_spread(run_dir):
 
 
 def test_overall_ranking_is_the_weighted_mean_of_category_mean_ranks():
-    rows = [  # generator, category, rank
-        ("a", "fidelity", 1), ("a", "fidelity", 2), ("a", "privacy", 3), ("a", "cost", 1),
-        ("b", "fidelity", 2), ("b", "fidelity", 1), ("b", "privacy", 1), ("b", "cost", 2),
-        ("c", "fidelity", 3), ("c", "fidelity", 3), ("c", "privacy", 2), ("c", "cost", 3),
+    rows = [  # generator, category, metric, rank
+        ("a", "fidelity", "f1", 1), ("a", "fidelity", "f2", 2), ("a", "privacy", "p", 3), ("a", "cost", "c", 1),
+        ("b", "fidelity", "f1", 2), ("b", "fidelity", "f2", 1), ("b", "privacy", "p", 1), ("b", "cost", "c", 2),
+        ("c", "fidelity", "f1", 3), ("c", "fidelity", "f2", 3), ("c", "privacy", "p", 2), ("c", "cost", "c", 3),
     ]
-    table = pd.DataFrame([{"generator": g, "calibration": g == "c", "category": c, "ranked": True, "rank": float(r)}
-                          for g, c, r in rows])
+    table = pd.DataFrame([{"generator": g, "calibration": g == "c", "category": c, "metric": m, "ranked": True,
+                           "rank": float(r)} for g, c, m, r in rows])
     equal = overall_ranking(table).set_index("generator")
     # fidelity means 1.5, 1.5, 3; privacy 3, 1, 2; cost weighs 0 by default.
     assert equal.loc[["a", "b", "c"], "score"].tolist() == [2.25, 1.25, 2.5]
@@ -78,6 +78,25 @@ def test_overall_ranking_is_the_weighted_mean_of_category_mean_ranks():
     assert fidelity_first.loc["a", "score"] == pytest.approx((3 * 1.5 + 3) / 4)
     cost_only = overall_ranking(table, {"fidelity": 0, "privacy": 0, "utility": 0, "cost": 1})
     assert cost_only["generator"].tolist() == ["a", "b", "c"]
+
+
+def test_category_means_count_each_metric_once():
+    """Headline only; a metric without a headline once (mean of its keys); declared sub-keys alone."""
+    rows = [  # metric, ranked_alone, rank of a, rank of b
+        ("attack", False, 1, 2), ("attack.accuracy", False, 1, 2), ("attack.area", False, 1, 2),
+        ("copies", False, 2, 1), ("copies.rare", True, 2, 1),
+        ("correlation.pearson", False, 1, 2), ("correlation.spearman", False, 2, 2),
+    ]
+    table = pd.DataFrame([{"generator": g, "calibration": False, "category": "privacy", "metric": m, "ranked": True,
+                           "ranked_alone": alone, "rank": float(ra if g == "a" else rb)}
+                          for m, alone, ra, rb in rows for g in ("a", "b")])
+    entries = category_entries(table)
+    assert sorted(set(entries["entry"])) == ["attack", "copies", "copies.rare", "correlation"]
+    means = category_mean_ranks(table)["privacy"]
+    assert means["a"] == (1 + 2 + 2 + 1.5) / 4 and means["b"] == (2 + 1 + 1 + 2) / 4
+    # Without the column (results written before it existed) sub-keys never count alone.
+    older = category_mean_ranks(table.drop(columns="ranked_alone"))["privacy"]
+    assert older["a"] == (1 + 2 + 1.5) / 3
 
 
 def test_weights_are_validated_by_category_and_value(tmp_path):

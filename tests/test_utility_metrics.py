@@ -3,10 +3,13 @@ matrices, the calibration rows on the default dataset, and bad input."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from scipy import sparse
 
+import _brute
 from _calibration_data import calibration_sets
 from ehrbench.api import Metric, RunContext
 from ehrbench.errors import ConfigError, InputError
@@ -64,11 +67,11 @@ def test_sra_needs_two_families_of_one_length():
 # ---------------------------------------------------------------- protocol on small matrices
 
 
-def test_synthetic_equal_to_train_gives_zero_gap():
+def test_synthetic_equal_to_train_keeps_all_the_lift():
     rng = np.random.default_rng(0)
     T, R = correlated(rng, 300), correlated(rng, 200)
     out = score(DimensionWisePrediction, T, R, T.copy(), n_codes=4)
-    assert out["value"] == 0.0 and out["correlation"] == pytest.approx(1.0)
+    assert out["value"] == 1.0 and out["mean_abs_gap"] == 0.0 and out["correlation"] == pytest.approx(1.0)
     assert out["targets"] == 4 and out["fit_rows"] == 300 and out["test_rows"] == 200
     # Targets: the most prevalent codes of T, most prevalent first.
     prevalence = (T > 0).mean(axis=0)
@@ -124,11 +127,52 @@ def test_every_family_trains_and_scores():
     assert _classifiers.fit_auroc("mlp", Xf, np.zeros(250), Xe, y[250:], 0) == (0.5, False)
 
 
+def test_fit_auroc_remembers_answers_by_content():
+    """The real side of a repeat is fitted once per process; the memo is keyed by the data itself."""
+    rng = np.random.default_rng(14)
+    X = correlated(rng, 300)
+    y = (X[:, 0] > 0).astype(np.int8)
+    Xf, Xe = sparse.csr_matrix(X[:200, 1:]), sparse.csr_matrix(X[200:, 1:])
+    _classifiers._MEMO.clear()
+    first = _classifiers.fit_auroc("random_forest", Xf, y[:200], Xe, y[200:], 3)
+    assert len(_classifiers._MEMO) == 1
+    again = _classifiers.fit_auroc("random_forest", Xf.copy(), y[:200].copy(), Xe.copy(), y[200:].copy(), 3)
+    assert again == first and len(_classifiers._MEMO) == 1
+    assert _classifiers._fit_auroc("random_forest", Xf, y[:200], Xe, y[200:], 3, "cpu") == first  # what it stands for
+    flipped = y[:200].copy()
+    flipped[0] = 1 - flipped[0]
+    _classifiers.fit_auroc("random_forest", Xf, flipped, Xe, y[200:], 3)
+    _classifiers.fit_auroc("random_forest", Xf, y[:200], Xe, y[200:], 4)
+    assert len(_classifiers._MEMO) == 3
+
+
 def test_knn_classifier_is_the_share_of_positive_neighbours():
     X = np.array([[0.0], [1.0], [2.0], [10.0], [11.0]])
     y = np.array([0, 0, 1, 1, 1])
     p = _classifiers.NearestNeighbourClassifier(k=3).fit(X, y).predict_proba(np.array([[0.0], [10.5]]))[:, 1]
-    assert p == pytest.approx([1 / 3, 1.0])
+    assert p.tolist() == [1 / 3, 1.0]
+
+
+def test_knn_classifier_shares_tied_places_equally():
+    """Rows tied at the k-th distance split its places: the expected vote of a random tie-break."""
+    X = np.array([[0.0], [2.0], [2.0], [2.0], [5.0]])
+    y = np.array([1, 0, 1, 1, 0])
+    # k = 2 from 0: row 0, then one place shared by three rows at distance 2 (2/3 positive).
+    p = _classifiers.NearestNeighbourClassifier(k=2).fit(X, y).predict_proba(np.array([[0.0]]))[:, 1]
+    assert p.tolist() == [float(Fraction(1 + Fraction(2, 3), 2))]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_knn_classifier_equals_brute_force_and_ignores_row_order(seed):
+    rng = np.random.default_rng(seed)
+    X = ((rng.random((60, 5)) < 0.3) * rng.integers(1, 3, (60, 5))).astype(np.float32)  # many ties
+    y = (rng.random(60) < 0.4).astype(np.int8)
+    E = ((rng.random((25, 5)) < 0.3) * rng.integers(1, 3, (25, 5))).astype(np.float32)
+    p = _classifiers.NearestNeighbourClassifier(k=5).fit(X, y).predict_proba(E)[:, 1]
+    assert p.tolist() == [float(row[0]) for row in _brute.tie_averaged_mean(E, X, y[:, None], 5, "l2")]
+    order = rng.permutation(60)
+    shuffled = _classifiers.NearestNeighbourClassifier(k=5).fit(X[order], y[order]).predict_proba(E)[:, 1]
+    assert np.array_equal(shuffled, p)
 
 
 def test_utility_metrics_are_deterministic_by_seed():
@@ -148,6 +192,8 @@ def test_utility_metrics_are_deterministic_by_seed():
 @pytest.fixture(scope="module")
 def calibration():
     parts, samples = calibration_sets()
+    samples = {**samples, "all-empty": parts.train.with_data(np.zeros((parts.test.n_patients, parts.train.n_codes),
+                                                                       dtype=np.float32))}
     return {
         name: {
             cls.name: cls.configure(None, "quick").compute(parts.train, parts.test, synthetic, RunContext(seed=2))
@@ -159,17 +205,29 @@ def calibration():
 
 def test_train_resample_has_near_perfect_utility(calibration):
     tr = calibration["train-resample"]
-    assert tr["dimension_wise_prediction"]["value"] < 0.04
+    assert tr["dimension_wise_prediction"]["value"] > 0.95
+    assert tr["dimension_wise_prediction"]["mean_abs_gap"] < 0.04
     assert tr["dimension_wise_prediction"]["correlation"] > 0.9
-    assert tr["synthetic_ranking_agreement"]["value"] >= 0.8
+    assert tr["synthetic_ranking_agreement"]["value"] >= 0.85 and tr["synthetic_ranking_agreement"]["targets"] == 5
     assert tr["tstr_auroc"]["value"] > tr["tstr_auroc"]["trtr"] - 0.03
 
 
 def test_independent_marginals_has_no_predictive_utility(calibration):
     im, tr = calibration["independent-marginals"], calibration["train-resample"]
-    assert im["dimension_wise_prediction"]["value"] > 0.15
+    assert im["dimension_wise_prediction"]["value"] < 0.1  # models trained on it keep none of the lift
     assert im["tstr_auroc"]["value"] < im["tstr_auroc"]["trtr"] - 0.1
-    assert im["dimension_wise_prediction"]["value"] > 5 * tr["dimension_wise_prediction"]["value"]
+    assert im["synthetic_ranking_agreement"]["value"] < tr["synthetic_ranking_agreement"]["value"] - 0.2
+
+
+def test_empty_records_rank_last_on_every_utility_headline(calibration):
+    """An all-empty sample trains nothing: the floor of each headline, exactly."""
+    empty = calibration["all-empty"]
+    assert empty["dimension_wise_prediction"]["value"] == 0.0
+    assert empty["synthetic_ranking_agreement"]["value"] == 0.0  # every family ties: no pair agrees
+    assert empty["tstr_auroc"]["value"] == 0.5
+    assert empty["tstr_auroc"]["untrainable"] == empty["tstr_auroc"]["targets"]
+    for name in ("train-resample", "independent-marginals"):
+        assert calibration[name]["synthetic_ranking_agreement"]["value"] > 0.0
 
 
 # ---------------------------------------------------------------- registry, options, bad input
@@ -180,17 +238,18 @@ def test_hook_registers_the_utility_metrics():
         "dimension_wise_prediction", "synthetic_ranking_agreement", "tstr_auroc"]
     for cls in utility.ehrbench_metrics():
         assert cls.category == "utility" and cls.description and "\n" not in cls.description
-    assert DimensionWisePrediction.direction("value").describe() == "lower"
-    assert DimensionWisePrediction.direction("correlation").describe() == "higher"
+    assert DimensionWisePrediction.direction("value").describe() == "higher"
+    assert DimensionWisePrediction.direction("correlation") is None
+    assert DimensionWisePrediction.direction("mean_abs_gap") is None
     assert DimensionWisePrediction.direction("target_3_column") is None
     assert SyntheticRankingAgreement.direction("target_1") is None
     assert TstrAUROC.direction("value").describe() == "higher" and TstrAUROC.direction("trtr") is None
 
 
-def test_all_seven_run_by_default():
+def test_all_eight_run_by_default():
     defaults = load_registry().defaults("metrics")
     for name in ("dimension_wise_prediction", "synthetic_ranking_agreement", "tstr_auroc", "membership_inference",
-                 "attribute_inference", "nn_adversarial_accuracy", "distance_to_closest_record"):
+                 "exact_copies", "attribute_inference", "nn_adversarial_accuracy", "distance_to_closest_record"):
         assert name in defaults
 
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 import click
 
 from ehrbench.cli.evaluate import evaluate
-from ehrbench.cli.listing import list_
+from ehrbench.cli.listing import list_, show
 from ehrbench.cli.run import run
 from ehrbench.cli.views import compare, leaderboard, report
 from ehrbench.errors import EhrbenchError, PluginError, os_error_message
@@ -60,7 +60,7 @@ def prepare() -> None:
     """Build an ehrbench matrix (.npz) from a dataset's raw files (one command per dataset that offers it)."""
 
 
-for _command in (run, list_, evaluate, report, compare, leaderboard):
+for _command in (run, list_, show, evaluate, report, compare, leaderboard):
     cli.add_command(_command)
 
 

@@ -66,6 +66,7 @@ def compare(run_a: Path, run_b: Path, fmt: str, output: Path) -> None:
 
 def _print_comparison(table, run_a: Path, run_b: Path) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     from ehrbench.cli.console import out
     from ehrbench.views.compare import HEADER, cells
@@ -77,7 +78,7 @@ def _print_comparison(table, run_a: Path, run_b: Path) -> None:
     for r in table.itertuples():
         row = cells(r)
         if r.verdict in colours:
-            row[-1] = f"[{colours[r.verdict]}]{r.verdict}[/]"
+            row[-1] = Text(r.verdict, style=colours[r.verdict])
         view.add_row(*row)
     out.print(view)
 

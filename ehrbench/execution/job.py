@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ import numpy as np
 
 from ehrbench.api import Generator, Metric, ProgressReporter, RunContext, null_progress
 from ehrbench.errors import InputError
-from ehrbench.execution import model_cache
+from ehrbench.execution import failure, model_cache
 from ehrbench.execution.collapse import sample_warnings
 from ehrbench.execution.cost import measure, weighted_utilization
 from ehrbench.execution.scoring import score_rows
@@ -61,6 +60,7 @@ class GenerationOutcome:
     cost: dict[str, Any] = field(default_factory=dict)
     training_log: dict[str, list[float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    traceback: str | None = None  # a failure's full traceback, the plugin's own frame marked
 
 
 @contextmanager
@@ -96,14 +96,8 @@ def sample_problem(samples: Any, n: int, d: int, representation: str) -> str | N
     return None
 
 
-def _failure(exc: BaseException) -> str:
-    if isinstance(exc, JobTimeout):
-        return str(exc)
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-    if isinstance(exc, SystemExit):
-        return f"SystemExit: the plugin called sys.exit({exc.code!r}){where}"
-    return f"{type(exc).__name__}: {exc}{where}"
+def _failure(exc: BaseException, cls: type) -> str:
+    return str(exc) if isinstance(exc, JobTimeout) else failure.describe(exc, cls)
 
 
 def contained(exc: BaseException) -> bool:
@@ -166,13 +160,16 @@ def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReport
             progress("sampling")
             with measure(task.device) as draw:
                 samples = generator.sample(task.n_samples, ctx)
-    except BaseException as exc:  # a generator's failure is recorded, never fatal to the run
+    except BaseException as exc:  # a generator's failure (sys.exit included) is recorded, never fatal to the run
         if not contained(exc):
             raise
-        return GenerationOutcome(Status.FAILED, f"{stage}: {_failure(exc)}", cost=cost)
+        return GenerationOutcome(Status.FAILED, f"{stage}: {_failure(exc, task.generator_cls)}", cost=cost,
+                                 traceback=failure.format_traceback(exc, task.generator_cls))
     cost.update(
         fit_seconds=fit.seconds,
         sample_seconds=draw.seconds,
+        fit_cpu_seconds=fit.cpu_seconds,
+        sample_cpu_seconds=draw.cpu_seconds,
         records_per_second=task.n_samples / draw.seconds if draw.seconds > 0 else None,
         peak_rss_mb=max(fit.peak_rss_mb, draw.peak_rss_mb),
         peak_gpu_mb=_max_or_none(fit.peak_gpu_mb, draw.peak_gpu_mb),
@@ -191,7 +188,7 @@ def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReport
     except BaseException as exc:  # e.g. an ndarray subclass whose methods raise
         if not contained(exc):
             raise
-        problem = _failure(exc)
+        problem = _failure(exc, task.generator_cls)
     if problem:
         return GenerationOutcome(Status.FAILED, f"invalid sample: {problem}", cost=cost, training_log=log)
     samples = np.asarray(samples, dtype=np.float32)  # the cast check_values validated

@@ -62,7 +62,7 @@ def _default_dataset(registry: Registry) -> str:
 def plan_run(config: RunConfig, registry: Registry) -> RunPlan:
     """Check every name and option before anything runs, so bad input fails in a second."""
     dataset = config.dataset if config.dataset is not None else _default_dataset(registry)
-    registry.get("datasets", dataset).configure(config.dataset_options)
+    registry.get("datasets", dataset).configure(config.dataset_options, config.profile)
     generators = config.generators if config.generators is not None else registry.defaults("generators")
     metrics = config.metrics if config.metrics is not None else registry.defaults("metrics")
     if not generators:

@@ -35,7 +35,8 @@ class RunObserver(Protocol):
     def jobs_planned(self, total: int, already_done: int) -> None: ...
     def job_started(self, job: Job) -> None: ...
     def job_progress(self, job: Job, message: str | None, completed: float | None, total: float | None) -> None: ...
-    def job_finished(self, job: Job, status: str, reason: str | None) -> None: ...
+    def job_finished(self, job: Job, status: str, reason: str | None, traceback: str | None = None) -> None: ...
+    def metric_failed(self, job: Job, metric: str, reason: str, traceback: str | None) -> None: ...
 
 
 class SilentObserver:
@@ -43,7 +44,8 @@ class SilentObserver:
     def jobs_planned(self, total: int, already_done: int) -> None: ...
     def job_started(self, job: Job) -> None: ...
     def job_progress(self, job: Job, message: str | None, completed: float | None, total: float | None) -> None: ...
-    def job_finished(self, job: Job, status: str, reason: str | None) -> None: ...
+    def job_finished(self, job: Job, status: str, reason: str | None, traceback: str | None = None) -> None: ...
+    def metric_failed(self, job: Job, metric: str, reason: str, traceback: str | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ class Runner:
             )
 
     def _load_data(self) -> tuple[Split, dict[str, Any]]:
-        dataset = self.registry.get("datasets", self.plan.dataset).configure(self.config.dataset_options)
+        dataset = self.registry.get("datasets", self.plan.dataset).configure(self.config.dataset_options, self.config.profile)
         self.observer.stage(f"loading dataset {self.plan.dataset}")
         matrix = dataset.load().as_representation(self.config.representation)
         fingerprint = dataset.fingerprint()
@@ -217,9 +219,11 @@ class Runner:
         training = [{**spec.record(Kind.TRAINING), "curves": outcome.training_log}] if outcome.training_log else []
         if outcome.status != Status.OK:
             cost["reason"] = outcome.reason
-            self.directory.store.append([*training, cost,
-                                   {**spec.record(Kind.JOB), "status": Status.FAILED, "reason": outcome.reason}])
-            self.observer.job_finished(job, Status.FAILED, outcome.reason)
+            closing = {**spec.record(Kind.JOB), "status": Status.FAILED, "reason": outcome.reason}
+            if outcome.traceback:
+                closing["traceback"] = outcome.traceback
+            self.directory.store.append([*training, cost, closing])
+            self.observer.job_finished(job, Status.FAILED, outcome.reason, outcome.traceback)
             return
         cost["warnings"] = outcome.warnings
         if spec.keep_samples and outcome.samples is not None:
@@ -240,6 +244,9 @@ class Runner:
         batch = uuid.uuid4().hex[:12]
         self.directory.store.append([*({**row, "batch": batch} for row in rows),
                                      {**spec.record(Kind.JOB), "status": Status.OK, "warnings": warnings, "batch": batch}])
+        for row in rows:
+            if row["type"] == Kind.METRIC_FAILURE:
+                self.observer.metric_failed(spec.job, row["metric"], row["reason"], row.get("traceback"))
         self.observer.job_finished(spec.job, Status.OK, None)
 
     def _record_lost(self, spec: JobSpec, reason: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ehrbench.api import Metric, ProgressReporter, RunContext, flat_key, null_progress
+from ehrbench.execution import failure
 from ehrbench.matrix import EHRMatrix
 from ehrbench.rundir.records import Kind, direction_fields
 from ehrbench.seeding import derive_seed
@@ -65,7 +66,9 @@ def score_rows(
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # noqa: BLE001 a metric's failure (sys.exit included) is recorded beside the others
-            rows.append({**base, "type": Kind.METRIC_FAILURE, "metric": name, "reason": f"{type(exc).__name__}: {exc}"})
+            rows.append({**base, "type": Kind.METRIC_FAILURE, "metric": name,
+                         "reason": failure.describe(exc, type(metric)),
+                         "traceback": failure.format_traceback(exc, type(metric))})
             continue
         seconds = time.perf_counter() - start
         for key, value in values.items():
@@ -75,6 +78,7 @@ def score_rows(
                 "metric": flat_key(name, key),
                 "category": metric.category,
                 **direction_fields(metric.direction(key)),
+                "ranked_alone": metric.direction(key) is not None and key in metric.ranked_alone,
                 "value": value,
                 "seconds": seconds,
             })

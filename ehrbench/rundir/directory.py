@@ -33,6 +33,7 @@ class RunDirectory:
     SAMPLES = "samples"
     MODELS = "models"
     SCRATCH = "scratch"
+    LOG = "run.log"  # the run's progress lines and failures' tracebacks, appended by `ehrbench run`
     LOCK = ".ehrbench.lock"  # held (fcntl) by the one process that writes the run
     # What a writer killed mid-write leaves: atomic.py's temporary files, the model cache's
     # temporary directories (execution/model_cache.py). Removed when a run (re)starts here.
@@ -73,6 +74,10 @@ class RunDirectory:
     def leaderboard_path(self, fmt: str) -> Path:
         """``leaderboard.csv`` / ``.md`` (written by every run) or an export's ``leaderboard.<fmt>``."""
         return self.path / f"{self.LEADERBOARD}.{fmt}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / self.LOG
 
     @property
     def report_path(self) -> Path:
@@ -116,9 +121,11 @@ class RunDirectory:
     # -- state ------------------------------------------------------------------------------------
     def _leftover(self, path: Path) -> bool:
         """Whether ``path`` is something ehrbench leaves behind without it being a run: the lock
-        file, a killed write's temporary file or directory."""
+        file, run.log, a killed write's temporary file or directory."""
         name = path.name
-        return name == self.LOCK or bool(TEMPORARY_FILE.fullmatch(name) or self.TEMPORARY_DIR.fullmatch(name))
+        if name in (self.LOCK, self.LOG):  # run.log: lines logged before a run wrote anything
+            return True
+        return bool(TEMPORARY_FILE.fullmatch(name) or self.TEMPORARY_DIR.fullmatch(name))
 
     def _check_is_directory(self) -> None:
         if self.path.exists() and not self.path.is_dir():

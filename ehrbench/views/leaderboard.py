@@ -22,12 +22,14 @@ from ehrbench.rundir.directory import RunDirectory
 from ehrbench.rundir.records import (Kind, Status, current_records, direction_fields, job_key, of_kind, ok_jobs,
                                      record_direction)
 from ehrbench.views.provenance import dataset_notice
-from ehrbench.views.ranking import noise_aware_ranks
+from ehrbench.views.ranking import category_mean_ranks, noise_aware_ranks
 from ehrbench.views.text import MISSING, arrow, format_mean_std, format_number
 
 COST_DIRECTIONS: dict[str, Direction | None] = {
     "fit_seconds": Direction(False),
     "sample_seconds": Direction(False),
+    "fit_cpu_seconds": Direction(False),  # user + system of the job's own process (execution/cost.py)
+    "sample_cpu_seconds": Direction(False),
     "records_per_second": Direction(True),
     "peak_rss_mb": Direction(False),
     "peak_gpu_mb": Direction(False),
@@ -36,13 +38,15 @@ COST_DIRECTIONS: dict[str, Direction | None] = {
     "gpu_utilization": None,  # CUDA jobs: mean % of that time a kernel ran (NVML)
 }
 FLAG_COLUMNS = ["generator", "repeat", "warning"]
+# A failure's traceback (when Python raised) marks the plugin's own frame; views show it on demand.
+FAILURE_COLUMNS = ["generator", "repeat", "step", "reason", "traceback"]
 CSV_COLUMNS = ["generator", "calibration", "category", "metric", "direction", "n", "mean", "std", "rank"]
 
 
 @dataclass
 class Leaderboard:
-    table: pd.DataFrame  # long format, CSV_COLUMNS plus "ranked"
-    failures: pd.DataFrame  # generator, repeat, step, reason
+    table: pd.DataFrame  # long format, CSV_COLUMNS plus "ranked" and "ranked_alone"
+    failures: pd.DataFrame  # FAILURE_COLUMNS
     flags: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FLAG_COLUMNS))  # scored, but suspect
     notice: str | None = None  # e.g. "the data is simulated"; every output shows it first
 
@@ -62,6 +66,8 @@ class Leaderboard:
         part = self.table[(self.table["category"] == category) & self.table["ranked"]]
         metrics = list(dict.fromkeys(part["metric"]))
         header = ["generator"] + [f"{m} {_arrow(part, m)}" for m in metrics] + ["mean rank"]
+        per_category = category_mean_ranks(part)
+        means = per_category[category] if category in per_category else pd.Series(dtype=float)
         rows = []
         for gen in self.generators():
             mine = part[part["generator"] == gen].set_index("metric")
@@ -70,8 +76,8 @@ class Leaderboard:
             cells = [gen + (" (calibration)" if bool(mine["calibration"].iloc[0]) else "")]
             for m in metrics:
                 cells.append(_cell(mine.loc[m]) if m in mine.index else MISSING)
-            ranks = mine["rank"].dropna()
-            cells.append(format_number(ranks.mean()) if len(ranks) else MISSING)
+            mean_rank = means.get(gen, float("nan"))
+            cells.append(MISSING if pd.isna(mean_rank) else format_number(mean_rank))
             rows.append(cells)
         return header, rows
 
@@ -92,7 +98,8 @@ class Leaderboard:
             lines += [f"**{self.notice}**", ""]
         legend = (
             "Cells are mean ± sample std over repeats (rank among generators; 1 is best; generators whose "
-            "means differ by less than their repeat spread share a rank). "
+            "means differ by less than their repeat spread share a rank). The mean rank counts each metric "
+            "once (its headline). "
             "↑ higher is better, ↓ lower is better, →x closer to x is better."
         )
         calibration = self.calibration_rows()
@@ -161,11 +168,13 @@ def build(records: list[dict], generator_order: list[str] | None = None) -> Lead
     rows += [r for r in _cost_rows(current) if job_key(r) in ok]
     jobs = of_kind(current, Kind.JOB)
     failures = pd.DataFrame(
-        [{"generator": r["generator"], "repeat": r["repeat"], "step": "generate", "reason": r.get("reason")}
+        [{"generator": r["generator"], "repeat": r["repeat"], "step": "generate", "reason": r.get("reason"),
+          "traceback": r.get("traceback")}
          for r in jobs if r.get("status") == Status.FAILED]
-        + [{"generator": r["generator"], "repeat": r["repeat"], "step": f"metric {r['metric']}", "reason": r.get("reason")}
+        + [{"generator": r["generator"], "repeat": r["repeat"], "step": f"metric {r['metric']}", "reason": r.get("reason"),
+            "traceback": r.get("traceback")}
            for r in of_kind(current, Kind.METRIC_FAILURE)],
-        columns=["generator", "repeat", "step", "reason"],
+        columns=FAILURE_COLUMNS,
     )
     flags = pd.DataFrame(
         [{"generator": r["generator"], "repeat": r["repeat"], "warning": w}
@@ -173,7 +182,7 @@ def build(records: list[dict], generator_order: list[str] | None = None) -> Lead
         columns=FLAG_COLUMNS,
     )
     if not rows:
-        return Leaderboard(pd.DataFrame(columns=CSV_COLUMNS + ["ranked"]), failures, flags)
+        return Leaderboard(pd.DataFrame(columns=CSV_COLUMNS + ["ranked", "ranked_alone"]), failures, flags)
     long = pd.DataFrame(rows)
     key = ["generator", "repeat", "metric"]
     twice = long.duplicated(key, keep=False)
@@ -190,11 +199,15 @@ def build(records: list[dict], generator_order: list[str] | None = None) -> Lead
         position = long["generator"].map(lambda g: rank.get(g, len(rank))).to_numpy()
         long = long.iloc[np.argsort(position, kind="stable")].reset_index(drop=True)
     long["value"] = long["value"].astype(float)
+    # Records written before ranked_alone existed (and cost rows) count as not ranked alone.
+    alone = long["ranked_alone"] if "ranked_alone" in long else pd.Series(None, index=long.index, dtype=object)
+    long["ranked_alone"] = [bool(v) if pd.notna(v) else False for v in alone]
     grouped = long.groupby(["generator", "metric"], sort=False)
     table = grouped.agg(
         calibration=("calibration", "first"), category=("category", "first"),
         higher_is_better=("higher_is_better", "first"), target=("target", "first"),
-        ranked=("ranked", "first"), n=("value", "size"), mean=("value", "mean"),
+        ranked=("ranked", "first"), ranked_alone=("ranked_alone", "first"),
+        n=("value", "size"), mean=("value", "mean"),
         std=("value", lambda v: v.std(ddof=1) if len(v) > 1 else float("nan")),
     ).reset_index()
     table["direction"] = [direction_text(record_direction(row)) for _, row in table.iterrows()]
@@ -207,6 +220,7 @@ def build(records: list[dict], generator_order: list[str] | None = None) -> Lead
     table["_c"] = table["category"].map(lambda c: order.get(c, len(order)))
     table = table.sort_values(["_c"], kind="stable").drop(columns="_c").reset_index(drop=True)
     table["ranked"] = table["ranked"].astype(bool)
+    table["ranked_alone"] = table["ranked_alone"].astype(bool)
     return Leaderboard(table, failures, flags)
 
 

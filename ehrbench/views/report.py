@@ -262,9 +262,11 @@ def manifest_section(data: RunData) -> str:
         c = costs.get(key, {})
         rows.append([rh.esc(key[0]), rh.esc(key[1]), rh.esc(job.get("seed")), rh.esc(job.get("status")),
                      format_number(c.get("fit_seconds")), format_number(c.get("sample_seconds")),
+                     format_number(c.get("fit_cpu_seconds")), format_number(c.get("sample_cpu_seconds")),
                      format_number(c.get("peak_rss_mb")),
                      rh.esc("yes" if c.get("model_loaded") else "no")])
-    timings = rh.table(["generator", "repeat", "seed", "status", "fit s", "sample s", "peak RSS MB", "model loaded"], rows)
+    timings = rh.table(["generator", "repeat", "seed", "status", "fit s", "sample s", "fit CPU s", "sample CPU s",
+                        "peak RSS MB", "model loaded"], rows)
     return rh.key_value_table(pairs) + "<h3>Jobs: seeds and timings</h3>" + timings
 
 

@@ -301,6 +301,7 @@ class MatrixFileDataset(Dataset):
     description = "a patient × code matrix from a .npz, .npy, .csv or .csv.gz file"
     simulated = False
     Options = MatrixFileOptions
+    file_option = "path"  # `ehrbench evaluate` reads its files through this dataset
 
     def input_files(self) -> list[Path]:
         """The matrix file: its content, not its name, enters the fingerprint."""

@@ -1,28 +1,39 @@
 """Blocked nearest-neighbour search for the privacy and utility metrics (DESIGN.md §5, §8).
 
-Every distance comes from one matrix product per block of query rows, never a Python loop
-over rows and never a full queries × references matrix:
+Every distance comes from one matrix product per block of query rows (per count level for
+L1), never a Python loop over rows and never a full queries × references matrix:
 
 - ``hamming``: |q| + |r| − 2 q·r on the 0/1 views (count > 0);
-- ``l2``:      ‖q‖² + ‖r‖² − 2 q·r, square-rooted at the end;
-- ``l1``:      Σq + Σr − 2 Σ_t (q ≥ t)·(r ≥ t), because min(a, b) = Σ_{t ≥ 1} 1[a ≥ t]·1[b ≥ t]
-  for non-negative integers (one sparse product per count level; on 0/1 data this is hamming).
+- ``l2``:      ‖q‖² + ‖r‖² − 2 q·r, square-rooted in float64 at the end;
+- ``l1``:      Σq + Σr − 2 Σ_i (v_i − v_{i−1}) (q ≥ v_i)·(r ≥ v_i) over the distinct positive
+  values v_1 < v_2 < … of both matrices (v_0 = 0): min(a, b) telescopes to that sum when a
+  and b are among the v_i. One sparse product per *distinct* level, so one cell of 20,000
+  adds one product, not 20,000 (on 0/1 data this is hamming).
 
 EHR rows are integer counts, so each term is an exact integer (float32 on the CPU while the
 products stay below 2^24, float64 otherwise and on CUDA, where it also avoids TF32 rounding).
-Ties are therefore exact, and among equally near references the lowest index wins, on every
-device. On the CPU, sparse references (the usual case: ~1 % dense) are multiplied as CSR
-against a dense block of queries, which beats dense BLAS about 7× on MIMIC-shaped data;
-blocks run on a small thread pool (scipy's sparse kernels release the GIL). With
-``device="cuda"`` the same products run in torch, imported only then.
+Distances leave this module in float64, so equal distances compare equal wherever they were
+computed. Two ways to use neighbours, both independent of row order:
+
+- :func:`search` returns distances (and, for API users, indices with ties to the lower index);
+  the metrics use only its distances.
+- :func:`tie_averaged` returns, per query, the mean of a value over its k nearest references
+  where the references tied at the k-th distance share the remaining places equally: the
+  expected value under a uniformly random tie-break, as exact integer sums.
+
+On the CPU, sparse references (the usual case: ~1 % dense) are multiplied as CSR against a
+dense block of queries, which beats dense BLAS about 7× on MIMIC-shaped data; blocks run on a
+small thread pool (scipy's sparse kernels release the GIL). With ``device="cuda"`` the same
+products run in torch, imported only then.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy import sparse
@@ -40,7 +51,7 @@ _FLOAT32_EXACT = float(1 << 24)
 
 @dataclass(frozen=True)
 class Neighbours:
-    """The ``k`` nearest references of each query, nearest first.
+    """The ``k`` nearest references of each query, nearest first (float64 distances).
 
     ``distances`` and ``indices`` have shape (queries, k). ``reference_min`` (shape
     (references,)) is each reference's distance to its nearest query, when asked for: one
@@ -52,6 +63,55 @@ class Neighbours:
     reference_min: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class TieAveraged:
+    """Per query, the k nearest references as sums that stay exact integers.
+
+    ``closer_count`` (c) references lie strictly nearer than the k-th distance and
+    ``tied_count`` (t ≥ 1) exactly at it; ``closer_sum`` and ``tied_sum`` (queries × values)
+    add the references' values over each group. The k nearest, ties shared equally, average
+    to (t·closer_sum + (k − c)·tied_sum) / (k·t): see :meth:`numerator` and :meth:`denominator`.
+    """
+
+    k: int
+    closer_count: np.ndarray
+    tied_count: np.ndarray
+    closer_sum: np.ndarray
+    tied_sum: np.ndarray
+
+    def numerator(self) -> np.ndarray:
+        """t·Σ_closer + (k − c)·Σ_tied per (query, value): an integer in float64."""
+        t = self.tied_count[:, None].astype(np.float64)
+        rest = (self.k - self.closer_count)[:, None].astype(np.float64)
+        return t * self.closer_sum + rest * self.tied_sum
+
+    def denominator(self) -> np.ndarray:
+        """k·t per query (shape (queries, 1)), an integer in float64."""
+        return (self.k * self.tied_count.astype(np.float64))[:, None]
+
+    def mean(self) -> np.ndarray:
+        """The tie-averaged mean of each value over the k nearest: one correctly rounded division."""
+        return self.numerator() / self.denominator()
+
+
+def _check(
+    queries: np.ndarray, references: np.ndarray | None, distance: str, k: int, skip_own_row: bool = False
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    if distance not in DISTANCES:
+        raise ValueError(f"unknown distance {distance!r}; expected one of {', '.join(DISTANCES)}")
+    leave_one_out = references is None or skip_own_row
+    Q = np.asarray(queries)
+    Rf = Q if references is None else np.asarray(references)
+    if Q.ndim != 2 or Rf.ndim != 2 or Q.shape[1] != Rf.shape[1]:
+        raise ValueError(f"queries {Q.shape} and references {Rf.shape} must be 2-D with equal widths")
+    if skip_own_row and Q.shape[0] > Rf.shape[0]:
+        raise ValueError(f"skip_own_row: the {Q.shape[0]} queries must be the first of the {Rf.shape[0]} references")
+    n_ref = Rf.shape[0] - (1 if leave_one_out else 0)
+    if not 1 <= k <= n_ref:
+        raise ValueError(f"k = {k} nearest neighbours needs between 1 and {n_ref} reference rows")
+    return Q, Rf, leave_one_out
+
+
 def search(
     queries: np.ndarray,
     references: np.ndarray | None = None,
@@ -60,50 +120,102 @@ def search(
     k: int = 1,
     reference_min: bool = False,
     device: str = "cpu",
+    skip_own_row: bool = False,
 ) -> Neighbours:
     """The ``k`` nearest rows of ``references`` for every row of ``queries``.
 
     ``references=None`` searches ``queries`` against itself, leaving each row out (its own
-    index, not rows that merely equal it: a duplicate patient is at distance 0). Values must
-    be non-negative integers (counts or 0/1), as every EHRMatrix holds.
+    index, not rows that merely equal it: a duplicate patient is at distance 0);
+    ``skip_own_row=True`` does the same when the queries are the first rows of
+    ``references`` (query i is reference i). Values must
+    be non-negative integers (counts or 0/1), as every EHRMatrix holds. Among equally near
+    references the lower index comes first; metrics that use neighbours' values call
+    :func:`tie_averaged` instead, which does not depend on row order.
     """
-    if distance not in DISTANCES:
-        raise ValueError(f"unknown distance {distance!r}; expected one of {', '.join(DISTANCES)}")
-    leave_one_out = references is None
-    Q = np.asarray(queries)
-    Rf = Q if leave_one_out else np.asarray(references)
-    if Q.ndim != 2 or Rf.ndim != 2 or Q.shape[1] != Rf.shape[1]:
-        raise ValueError(f"queries {Q.shape} and references {Rf.shape} must be 2-D with equal widths")
-    n_ref = Rf.shape[0] - (1 if leave_one_out else 0)
-    if not 1 <= k <= n_ref:
-        raise ValueError(f"k = {k} nearest neighbours needs between 1 and {n_ref} reference rows")
+    Q, Rf, leave_one_out = _check(queries, references, distance, k, skip_own_row)
     if Q.shape[0] == 0:
         empty = np.empty((0, k))
         return Neighbours(empty, empty.astype(np.int64), np.full(Rf.shape[0], np.inf) if reference_min else None)
-    q_top, r_top = float(Q.max(initial=0)), float(Rf.max(initial=0))
-    plan = _Plan(distance, _levels(distance, min(q_top, r_top)), _exact_dtype(max(q_top, r_top), Q.shape[1]))
+    plan = _plan(distance, Q, Rf)
     if str(device).startswith("cuda"):
         d2, idx, rmin = _search_torch(Q, Rf, plan, k, leave_one_out, reference_min, device)
     else:
         d2, idx, rmin = _search_cpu(Q, Rf, plan, k, leave_one_out, reference_min)
-    finish = np.sqrt if distance == "l2" else (lambda a: a)
-    return Neighbours(finish(np.maximum(d2, 0.0)), idx, finish(np.maximum(rmin, 0.0)) if rmin is not None else None)
+    return Neighbours(_finish(distance, d2), idx, _finish(distance, rmin) if rmin is not None else None)
 
 
 def nearest_distance(
-    queries: np.ndarray, references: np.ndarray | None = None, *, distance: Distance = "l2", device: str = "cpu"
+    queries: np.ndarray,
+    references: np.ndarray | None = None,
+    *,
+    distance: Distance = "l2",
+    device: str = "cpu",
+    skip_own_row: bool = False,
 ) -> np.ndarray:
-    """Distance of every query row to its nearest reference row (or other query row)."""
-    return search(queries, references, distance=distance, device=device).distances[:, 0]
+    """Distance of every query row to its nearest reference row (or other query row), float64."""
+    return search(queries, references, distance=distance, device=device, skip_own_row=skip_own_row).distances[:, 0]
+
+
+def tie_averaged(
+    queries: np.ndarray,
+    references: np.ndarray,
+    values: np.ndarray | sparse.spmatrix,
+    *,
+    distance: Distance = "l2",
+    k: int = 1,
+    device: str = "cpu",
+) -> TieAveraged:
+    """Sums of ``values`` (one row per reference, non-negative integers) over each query's k nearest.
+
+    References tied at the k-th distance are all kept, with counts, so the caller averages
+    them equally (:meth:`TieAveraged.mean`): the answer is the expectation over a uniformly
+    random tie-break, the same for any order of the rows.
+    """
+    Q, Rf, _ = _check(queries, references, distance, k)
+    V = sparse.csr_matrix(values) if not sparse.issparse(values) else values.tocsr()
+    if V.shape[0] != Rf.shape[0]:
+        raise ValueError(f"values have {V.shape[0]} rows for {Rf.shape[0]} references")
+    if Q.shape[0] == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return TieAveraged(k, z, z, np.zeros((0, V.shape[1])), np.zeros((0, V.shape[1])))
+    plan = _plan(distance, Q, Rf)
+    if str(device).startswith("cuda"):
+        return _tie_averaged_torch(Q, Rf, V, plan, k, device)
+    value_dtype = np.float32 if float(V.sum()) < _FLOAT32_EXACT else np.float64
+    # Mask × values: sparse values (the usual EHR case) by scipy, dense ones by BLAS.
+    sparse_values = V.nnz < _stats.SPARSE_DENSITY * V.shape[0] * V.shape[1]
+    Vd = V.astype(value_dtype) if sparse_values else V.toarray().astype(value_dtype)
+
+    def reduce(E: np.ndarray, q_norm: np.ndarray) -> tuple[np.ndarray, ...]:
+        kth = np.partition(E, k - 1, axis=1)[:, k - 1 : k]
+        closer = E < kth
+        tied = E == kth
+        closer_sum = np.asarray(closer.astype(value_dtype) @ Vd, dtype=np.float64)
+        tied_sum = np.asarray(tied.astype(value_dtype) @ Vd, dtype=np.float64)
+        return closer.sum(axis=1), tied.sum(axis=1), closer_sum, tied_sum
+
+    parts = _map_cpu_blocks(Q, Rf, plan, False, reduce)
+    c, t, cs, ts = (np.concatenate([p[i] for p in parts], axis=0) for i in range(4))
+    return TieAveraged(k, c.astype(np.int64), t.astype(np.int64), cs, ts)
+
+
+def _finish(distance: str, d2: np.ndarray) -> np.ndarray:
+    """Squared-l2 or integer distances → float64 distances (l2: square root in float64)."""
+    d = np.maximum(np.asarray(d2, dtype=np.float64), 0.0)
+    return np.sqrt(d) if distance == "l2" else d
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """How one search computes: the distance, its product levels and the exact float type."""
+    """How one search computes: the distance, its product levels and weights, the exact float type."""
 
     distance: str
     levels: tuple[float, ...]
     dtype: type
+    weights: tuple[float, ...] = ()
+
+    def level_weights(self) -> tuple[float, ...]:
+        return self.weights or tuple(1.0 for _ in self.levels)
 
     def operand(self, X: np.ndarray, t: float) -> np.ndarray:
         """What one product multiplies: the 0/1 view (hamming), X ≥ t (l1 level t), or X (l2)."""
@@ -122,11 +234,33 @@ class _Plan:
         return X.sum(axis=1, dtype=np.float64)
 
 
-def _levels(distance: str, top: float) -> tuple[float, ...]:
-    """Count thresholds t whose indicator products make up Σ min(q, r) (l1); else one pass."""
+def _plan(distance: str, Q: np.ndarray, Rf: np.ndarray) -> _Plan:
+    q_top, r_top = float(Q.max(initial=0)), float(Rf.max(initial=0))
+    levels, weights = _levels(distance, Q, Rf)
+    return _Plan(distance, levels, _exact_dtype(max(q_top, r_top), Q.shape[1]), weights)
+
+
+def _levels(distance: str, Q: np.ndarray, Rf: np.ndarray | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """L1's count levels v_i and weights v_i − v_{i−1}: the distinct positive values of Q and R
+    up to the smaller of their maxima (above it one side is always below the level). Else one pass."""
     if distance != "l1":
-        return (0.0,)
-    return tuple(float(t) for t in range(1, int(top) + 1)) or (1.0,)
+        return (0.0,), (1.0,)
+    Rf = Q if Rf is None else Rf
+    top = min(float(Q.max(initial=0)), float(Rf.max(initial=0)))
+    values = np.union1d(_positive_values(Q), _positive_values(Rf))
+    values = values[values <= top]
+    if values.size == 0:
+        return (1.0,), (1.0,)
+    weights = np.diff(values, prepend=0.0)
+    return tuple(float(v) for v in values), tuple(float(w) for w in weights)
+
+
+def _positive_values(X: np.ndarray) -> np.ndarray:
+    if sparse.issparse(X):
+        data = X.data
+    else:
+        data = X[X > 0]
+    return np.unique(np.asarray(data, dtype=np.float64))
 
 
 def _exact_dtype(peak: float, width: int) -> type:
@@ -159,11 +293,18 @@ def _sparse_operands(Rf: np.ndarray, plan: _Plan) -> tuple[list[sparse.csc_matri
     return ops, np.bincount(rows, weights=per_nnz, minlength=base.shape[0])
 
 
-def _search_cpu(
-    Q: np.ndarray, Rf: np.ndarray, plan: _Plan, k: int, leave_one_out: bool, want_rmin: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Blocks of queries against all references; returns squared-l2 / integer distances.
+def _map_cpu_blocks(
+    Q: np.ndarray,
+    Rf: np.ndarray,
+    plan: _Plan,
+    leave_one_out: bool,
+    reduce: Callable[[np.ndarray, np.ndarray], Any],
+) -> list[Any]:
+    """``reduce(E, q_norm)`` on every block of queries, in order.
 
+    E (block × references, ``plan.dtype``) holds ‖r‖ − 2 q·r (or its hamming / l1 analogue):
+    the distance less the query's own term ``q_norm`` (float64), so a row of E orders and ties
+    exactly as the distances do. Leave-one-out sets a query's own entry to +inf.
     Each block is dense queries × sparse references (CSR, transposed view): the product comes
     back in the (queries × references) layout that row-wise reductions read fastest.
     """
@@ -174,17 +315,19 @@ def _search_cpu(
         ref_ops = [plan.operand(Rf, t).T for t in plan.levels]
         r_norm = plan.norms(Rf)
     r_term = r_norm.astype(plan.dtype)[None, :]
+    weights = plan.level_weights()
     n_q, n_r = Q.shape[0], Rf.shape[0]
     rows = int(np.clip(_CPU_BLOCK_VALUES // max(n_r, 1), 1, n_q))
     starts = list(range(0, n_q, rows))
 
-    def block(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def block(start: int) -> Any:
         stop = min(n_q, start + rows)
         Qb = Q[start:stop]
-        q_norm = plan.norms(Qb)
         E = None
-        for t, op in zip(plan.levels, ref_ops):
+        for t, w, op in zip(plan.levels, weights, ref_ops):
             product = np.asarray(plan.operand(Qb, t) @ op)  # exact integer sums
+            if w != 1.0:
+                product *= w
             E = product if E is None else E + product
         # E = ‖r‖ − 2 q·r, in place: the query's own term is the same for every reference.
         E *= -2.0
@@ -192,16 +335,27 @@ def _search_cpu(
         if leave_one_out:
             span = np.arange(stop - start)
             E[span, span + start] = np.inf
-        rmin = (E + q_norm[:, None].astype(plan.dtype)).min(axis=0) if want_rmin else None
-        dist, idx = _k_smallest(E, k)
-        return dist + q_norm[:, None], idx, rmin
+        return reduce(E, plan.norms(Qb))
 
     # Sparse kernels are single-threaded, so blocks share the cores; dense BLAS threads itself.
     if use_sparse and len(starts) > 1 and _threads() > 1:
         with ThreadPoolExecutor(max_workers=min(_threads(), len(starts))) as pool:
-            parts = list(pool.map(block, starts))
-    else:
-        parts = [block(s) for s in starts]
+            return list(pool.map(block, starts))
+    return [block(s) for s in starts]
+
+
+def _search_cpu(
+    Q: np.ndarray, Rf: np.ndarray, plan: _Plan, k: int, leave_one_out: bool, want_rmin: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Blocks of queries against all references; returns squared-l2 / integer distances in float64."""
+
+    def reduce(E: np.ndarray, q_norm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        # E + q_norm is an exact integer in plan.dtype (the same bound covers it).
+        rmin = (E + q_norm[:, None].astype(plan.dtype)).min(axis=0).astype(np.float64) if want_rmin else None
+        dist, idx = _k_smallest(E, k)
+        return dist + q_norm[:, None], idx, rmin
+
+    parts = _map_cpu_blocks(Q, Rf, plan, leave_one_out, reduce)
     dist = np.concatenate([p[0] for p in parts], axis=0)
     idx = np.concatenate([p[1] for p in parts], axis=0)
     rmin = np.min(np.stack([p[2] for p in parts]), axis=0) if want_rmin else None
@@ -226,15 +380,16 @@ def _k_smallest(E: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(E, idx, axis=1).astype(np.float64), idx.astype(np.int64)
 
 
-def _search_torch(
-    Q: np.ndarray, Rf: np.ndarray, plan: _Plan, k: int, leave_one_out: bool, want_rmin: bool, device: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The same blocked search in torch (used for CUDA), in float64: exact, and no TF32 rounding."""
+# ------------------------------------------------------------------ torch (CUDA) path
+
+
+def _torch_blocks(Q: np.ndarray, Rf: np.ndarray, plan: _Plan, leave_one_out: bool, device: str):
+    """Yield (E, q_norm) per block, as :func:`_map_cpu_blocks` does, in float64 torch tensors."""
     import torch
 
     dev = torch.device(device)
     Qt = torch.from_numpy(np.ascontiguousarray(Q, dtype=np.float64)).to(dev)
-    Rt = Qt if leave_one_out else torch.from_numpy(np.ascontiguousarray(Rf, dtype=np.float64)).to(dev)
+    Rt = Qt if Rf is Q else torch.from_numpy(np.ascontiguousarray(Rf, dtype=np.float64)).to(dev)
 
     def operand(X: "torch.Tensor", t: float) -> "torch.Tensor":
         if plan.distance == "hamming":
@@ -247,21 +402,32 @@ def _search_torch(
         return (X * X).sum(dim=1) if plan.distance == "l2" else X.sum(dim=1)
 
     r_norm = norms(Rt)
+    ref_ops = [operand(Rt, t).T.contiguous() for t in plan.levels]
     n_q, n_r = Qt.shape[0], Rt.shape[0]
     rows = int(np.clip(_GPU_BLOCK_VALUES // max(n_r, 1), 1, n_q))
-    ref_index = torch.arange(n_r, device=dev, dtype=torch.float64)[None, :]
-    dists, idxs, rmin = [], [], None
     for start in range(0, n_q, rows):
         stop = min(n_q, start + rows)
         Qb = Qt[start:stop]
         E = torch.zeros((stop - start, n_r), dtype=torch.float64, device=dev)
-        for t in plan.levels:
-            E += operand(Qb, t) @ operand(Rt, t).T
+        for t, w, op in zip(plan.levels, plan.level_weights(), ref_ops):
+            E += w * (operand(Qb, t) @ op)
         E = r_norm[None, :] - 2.0 * E
         if leave_one_out:
             span = torch.arange(stop - start, device=dev)
             E[span, span + start] = float("inf")
-        q_norm = norms(Qb)[:, None]
+        yield E, norms(Qb)[:, None]
+
+
+def _search_torch(
+    Q: np.ndarray, Rf: np.ndarray, plan: _Plan, k: int, leave_one_out: bool, want_rmin: bool, device: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The same blocked search in torch (used for CUDA), in float64: exact, and no TF32 rounding."""
+    import torch
+
+    n_r = Rf.shape[0]
+    ref_index = torch.arange(n_r, device=torch.device(device), dtype=torch.float64)[None, :]
+    dists, idxs, rmin = [], [], None
+    for E, q_norm in _torch_blocks(Q, Rf, plan, leave_one_out, device):
         if k == 1:
             val, idx = torch.min(E, dim=1, keepdim=True)  # first minimum = lowest index
         else:
@@ -278,3 +444,20 @@ def _search_torch(
         np.concatenate(idxs, axis=0),
         rmin.cpu().numpy() if rmin is not None else None,
     )
+
+
+def _tie_averaged_torch(
+    Q: np.ndarray, Rf: np.ndarray, V: sparse.csr_matrix, plan: _Plan, k: int, device: str
+) -> TieAveraged:
+    """:func:`tie_averaged` in torch float64 (exact integer sums below 2^53)."""
+    import torch
+
+    Vt = torch.from_numpy(np.ascontiguousarray(V.toarray(), dtype=np.float64)).to(torch.device(device))
+    parts = []
+    for E, _ in _torch_blocks(Q, Rf, plan, False, device):
+        kth = torch.kthvalue(E, k, dim=1, keepdim=True).values
+        closer = (E < kth).to(torch.float64)
+        tied = (E == kth).to(torch.float64)
+        parts.append(tuple(x.cpu().numpy() for x in (closer.sum(1), tied.sum(1), closer @ Vt, tied @ Vt)))
+    c, t, cs, ts = (np.concatenate([p[i] for p in parts], axis=0) for i in range(4))
+    return TieAveraged(k, c.astype(np.int64), t.astype(np.int64), cs, ts)
