@@ -179,6 +179,8 @@ class _RunLogFile(logging.Handler):
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.writelines(self.pending)
             self.pending.clear()
+        except OSError:  # a full or read-only disk: the run's own writes report it, once and clearly
+            self.pending.clear()
         except Exception:  # the log must never stop a run
             self.handleError(record)
 

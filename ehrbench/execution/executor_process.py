@@ -156,9 +156,9 @@ class _Running:
     grace: float | None = None  # set when the pipe closed: the child has this long to exit
 
 
-def _safe_path_flags() -> list[str]:
-    """``-P`` (Python 3.11+): ``-m`` does not put the working directory first on ``sys.path``."""
-    return ["-P"] if sys.version_info >= (3, 11) else []
+# Safe-path mode (Python 3.11+, which ehrbench requires): ``-m`` does not put the working directory
+# first on ``sys.path``.
+_SAFE_PATH = "-P"
 
 
 class ProcessExecutor:
@@ -217,7 +217,7 @@ class ProcessExecutor:
         timeout = spec.task.timeout
         try:
             proc = subprocess.Popen(
-                [sys.executable, *_safe_path_flags(), "-m", "ehrbench.execution.executor_process",
+                [sys.executable, _SAFE_PATH, "-m", "ehrbench.execution.executor_process",
                  str(payload.fileno())],
                 stdin=subprocess.PIPE, stdout=output, stderr=output, cwd=workdir,
                 pass_fds=(write_fd, payload.fileno(), *shared.fds.values()), start_new_session=True, env=env,
