@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from ehrbench.api import Direction
+from ehrbench.collapse import flag_kind
 from ehrbench.errors import InputError
 from ehrbench.provenance import dataset_notice, read_run_manifest
 from ehrbench.ranking import noise_aware_ranks
@@ -197,7 +198,30 @@ def build(records: list[dict]) -> Leaderboard:
     table["_c"] = table["category"].map(lambda c: order.get(c, len(order)))
     table = table.sort_values(["_c"], kind="stable").drop(columns="_c").reset_index(drop=True)
     table["ranked"] = table["ranked"].astype(bool)
+    flag_rows = _flag_rows(flags, table)
+    if not flag_rows.empty:
+        table = pd.concat([table, flag_rows], ignore_index=True)
     return Leaderboard(table, failures, flags)
+
+
+def _flag_rows(flags: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Informational ``flags`` rows: per generator and flag kind, the share of scored repeats flagged.
+
+    ``metric`` is ``flags.<kind>`` (e.g. ``flags.empty_records``), ``n`` the generator's scored
+    repeats, ``mean`` the share of them with that flag; never ranked.
+    """
+    if flags.empty:
+        return pd.DataFrame(columns=table.columns)
+    repeats = table[table["category"] != "flags"].groupby("generator")["n"].max()
+    calibration = table.groupby("generator")["calibration"].first()
+    found = flags.assign(kind=flags["warning"].map(flag_kind)).drop_duplicates(["generator", "repeat", "kind"])
+    rows = []
+    for (gen, kind), part in found.groupby(["generator", "kind"], sort=False):
+        n = int(repeats.get(gen, len(part)))
+        rows.append({"generator": gen, "calibration": bool(calibration.get(gen, False)), "category": "flags",
+                     "metric": f"flags.{kind.replace(' ', '_')}", "direction": "info", "ranked": False, "n": n,
+                     "mean": len(part) / n, "std": float("nan"), "rank": float("nan")})
+    return pd.DataFrame(rows, columns=table.columns)
 
 
 def rebuild(run_dir: Path) -> Leaderboard:

@@ -24,6 +24,7 @@ from ehrbench.api import Generator, RunContext
 from ehrbench.hookspecs import hookimpl
 from ehrbench.seeding import derive_seed
 
+from .likelihood import LikelihoodOptions, OutputLikelihood
 from .torch_threads import torch_threads
 
 if TYPE_CHECKING:  # torch is imported when a model is built, so listing plugins stays fast
@@ -37,7 +38,7 @@ STREAM = "medgan-family"
 
 
 @dataclass(frozen=True)
-class MedGANOptions:
+class MedGANOptions(LikelihoodOptions):
     """Hyperparameters of the reference code; the defaults are the ``paper`` profile."""
 
     embedding_dim: int = 128  # code size = noise size = generator width (the shortcuts need all three equal)
@@ -53,10 +54,11 @@ class MedGANOptions:
     bn_decay: float = 0.99
     burn_in_batches: int = 1000  # generated batches that re-estimate batch norm before sampling
     burn_in_batch_size: int = 100
-    count_loss: Literal["sum", "mean"] = "sum"  # squared error over codes: summed, or averaged as in TF's reduce_mean
+    count_reduction: Literal["sum", "mean"] = "mean"  # count loss over codes: averaged (TF's reduce_mean) or summed
     threads: int = 0  # torch CPU threads while fitting and sampling; 0 = torch's setting (honours OMP_NUM_THREADS)
 
     def __post_init__(self) -> None:
+        self.check_likelihood()
         positive = ("embedding_dim", "generator_layers", "pretrain_batch_size", "epochs", "discriminator_steps")
         for name in positive:
             if getattr(self, name) < 1:
@@ -80,11 +82,14 @@ class MedGANOptions:
 @dataclass(frozen=True)
 class MedWGANOptions(MedGANOptions):
     gp_weight: float = 10.0  # weight of the gradient penalty
+    gp_interpolation: Literal["batch", "record"] = "batch"  # one interpolation weight per batch (Baowaly's code) or per record
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.gp_weight < 0:
             raise ValueError(f"gp_weight must be 0 or more, got {self.gp_weight}")
+        if self.gp_interpolation not in ("batch", "record"):
+            raise ValueError(f"gp_interpolation must be batch or record, got {self.gp_interpolation!r}")
 
 
 # Same networks in every profile; quick and smoke shorten training only.
@@ -133,13 +138,16 @@ class _MedGANFamily(Generator):
             rand = Randomness(ctx.rng(STREAM, "rows"),
                               torch.Generator().manual_seed(derive_seed(ctx.seed, STREAM, "noise")))
             d = X.shape[1]
+            likelihood = OutputLikelihood(binary, o.count_loss)
             with torch.random.fork_rng(devices=[]):  # torch's default init draws from the global RNG
-                autoencoder = Autoencoder(d, o.embedding_dim, binary)
+                autoencoder = Autoencoder(d, o.embedding_dim, likelihood)
                 generator = ResidualGenerator(o.embedding_dim, o.generator_layers, binary, o.bn_decay)
                 discriminator = MinibatchDiscriminator(d, o.discriminator_dims)
             for net in (autoencoder, generator, discriminator):  # …then replaced from our own seed
                 glorot_uniform_(net, init)
                 net.to(device)
+            if o.decoder_bias == "marginal":
+                likelihood.init_bias(autoencoder.decoder.linear.bias, X)
             data = torch.as_tensor(X, device=device)
             progress = _progress_callback(ctx)
 
@@ -148,7 +156,7 @@ class _MedGANFamily(Generator):
 
             log = {"autoencoder_loss": pretrain_autoencoder(
                 autoencoder, data, o.pretrain_epochs, o.pretrain_batch_size, adam(autoencoder.parameters()),
-                rand, o.count_loss, progress,
+                rand, o.count_reduction, progress,
             )}
             decoder = autoencoder.decoder
             setup = AdversarialSetup(
@@ -190,7 +198,7 @@ class _MedGANFamily(Generator):
     def sample(self, n: int, ctx: RunContext) -> np.ndarray:
         import torch
 
-        from .medgan_train import Randomness, generate, to_records
+        from .medgan_train import Randomness, generate
 
         if self._nets is None:
             raise RuntimeError(f"{self.name}: sample() was called before fit(); fit it on the train matrix first.")
@@ -205,7 +213,7 @@ class _MedGANFamily(Generator):
             decoder = self._nets["decoder"].to(device)
             decoded = generate(generator, decoder, n, o.embedding_dim, o.burn_in_batches,
                                o.burn_in_batch_size, rand, device)
-        return to_records(decoded, self._binary)
+        return decoder.likelihood.decode(decoded, o.decode, ctx.rng(STREAM, "decode"))
 
     # -- reporting -------------------------------------------------------------------------
     def training_log(self) -> dict[str, list[float]]:
@@ -246,7 +254,7 @@ class _MedGANFamily(Generator):
                 f"generator {meta.get('generator')!r})."
             )
         stored = meta["options"]
-        architecture = ("embedding_dim", "generator_layers", "bn_decay")
+        architecture = ("embedding_dim", "generator_layers", "bn_decay", "count_loss")
         if any(stored[k] != getattr(self.options, k) for k in architecture):
             raise ValueError(
                 f"{directory}: the saved {self.name} model was built with "
@@ -257,7 +265,7 @@ class _MedGANFamily(Generator):
         state = torch.load(directory / "networks.pt", map_location=ctx.device, weights_only=True)
         with torch.random.fork_rng(devices=[]):  # the saved weights replace torch's default init
             generator = ResidualGenerator(o.embedding_dim, o.generator_layers, meta["binary"], o.bn_decay)
-            decoder = Decoder(o.embedding_dim, meta["n_codes"], meta["binary"])
+            decoder = Decoder(o.embedding_dim, meta["n_codes"], OutputLikelihood(bool(meta["binary"]), o.count_loss))
         generator.load_state_dict(state["generator"])
         decoder.load_state_dict(state["decoder"])
         self._nets = {"generator": generator.to(ctx.device), "decoder": decoder.to(ctx.device)}
@@ -299,7 +307,7 @@ class MedWGAN(_MedGANFamily):
     def _loss(self) -> AdversarialLoss:
         from .medgan_losses import wasserstein_gp
 
-        return wasserstein_gp(self.options.gp_weight)
+        return wasserstein_gp(self.options.gp_weight, self.options.gp_interpolation == "record")
 
 
 class MedBGAN(_MedGANFamily):

@@ -10,6 +10,9 @@ Scaling into the diffusion range [−1, 1], fitted on the train split:
   does not dominate the squared-error loss; absent codes sit at −1. The inverse is
   expm1((x' + 1)/2 · log1p(c_j)) after clipping x' to [−1, 1], then rounded: counts in [0, c_j].
 - binary: x' = 2x − 1; a sampled value is present when x' > 0 (i.e. 0.5 on the 0/1 scale).
+Decoding goes through the shared output likelihood (:mod:`.likelihood`): the clipped, unscaled value
+is the per-code mean (a probability (x' + 1)/2, or an expected count), which ``decode = threshold``
+rounds (the reproduction's choice) and ``decode = sample`` draws from (Bernoulli / Poisson).
 Padding cells are the scaled zero (−1), which the network learns to reproduce; they are dropped.
 """
 
@@ -24,6 +27,7 @@ import numpy as np
 from ehrbench.api import RunContext
 from ehrbench.hookspecs import hookimpl
 from ehrbench_plugins.generators.diffusion.generator import DiffusionGenerator, ScoreOptions
+from ehrbench_plugins.generators.likelihood import DecodeOptions
 
 if TYPE_CHECKING:  # torch is imported when a model is fitted or loaded, so listing plugins stays fast
     import torch
@@ -38,8 +42,12 @@ def padded_size(n_codes: int, side_multiple: int) -> int:
 
 
 @dataclass(frozen=True)
-class RawDiffusionOptions(ScoreOptions):
+class RawDiffusionOptions(ScoreOptions, DecodeOptions):
     """The score network's options; defaults are the paper's network on the padded record."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_likelihood()
 
 
 # CPU profiles: fold 6×6 pixel patches into 36 channels (36×36 → 6×6) for a small two-level
@@ -86,11 +94,12 @@ class RawDiffusion(DiffusionGenerator):
             return 2.0 * X - 1.0
         return 2.0 * X.log1p() / self.log_max - 1.0
 
-    def _unscale(self, Y: torch.Tensor) -> torch.Tensor:
+    def _mean(self, Y: torch.Tensor) -> torch.Tensor:
+        """Per-code means from scaled values, clipped to the training range [−1, 1]: no overflow."""
+        Y = Y.clamp(-1.0, 1.0)
         if self.binary:
-            return (Y > 0.0).float()
-        # Clipped to the scaled training range [−1, 1], i.e. counts in [0, c_j]: no overflow.
-        return ((Y.clamp(-1.0, 1.0) + 1.0) / 2.0 * self.log_max).expm1().round().clamp_(min=0.0)
+            return (Y + 1.0) / 2.0
+        return ((Y + 1.0) / 2.0 * self.log_max).expm1()
 
     def fit(self, X_train: np.ndarray, ctx: RunContext) -> None:
         import torch
@@ -108,8 +117,11 @@ class RawDiffusion(DiffusionGenerator):
         del data
         self._train_score_net(padded, ctx)
 
-    def _decode(self, states: torch.Tensor, ctx: RunContext) -> torch.Tensor:
-        return self._unscale(states[:, : self.n_codes])
+    def _decode_mean(self, states: torch.Tensor) -> torch.Tensor:
+        return self._mean(states[:, : self.n_codes])
+
+    def _is_binary(self) -> bool:
+        return self.binary
 
 
 @hookimpl

@@ -1,7 +1,8 @@
 """What ``scoehr`` and ``raw-diffusion`` share: score-network options, its training, sampling, saving.
 
-A subclass supplies the data the score network models (``_fit_representation``: latents or
-scaled records, flat and of a square size) and the way back to records (``_decode``).
+A subclass supplies the data the score network models (latents or scaled records, flat and of a
+square size) and the way back to per-code means (``_decode_mean``); records are drawn from those
+means by the shared output likelihood (``decode = threshold | sample``, :mod:`..likelihood`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ehrbench.api import Generator, RunContext
 from ehrbench.seeding import derive_seed
 from ehrbench_plugins.generators.diffusion.options import ScoreOptions
 from ehrbench_plugins.generators.diffusion.sde import VPSDE
+from ehrbench_plugins.generators.likelihood import decode_records
 
 if TYPE_CHECKING:  # torch and the networks are imported when a model is fitted, loaded or sampled
     import torch
@@ -54,8 +56,12 @@ class DiffusionGenerator(Generator):
     def _restore(self, state: dict[str, Any], device: torch.device) -> None:
         """Rebuild the subclass's modules from ``_extra_state`` before weights are loaded."""
 
-    def _decode(self, states: torch.Tensor, ctx: RunContext) -> torch.Tensor:
-        """Final diffusion states → record rows (counts or 0/1) on the same device."""
+    def _decode_mean(self, states: torch.Tensor) -> torch.Tensor:
+        """Final diffusion states → per-code means (probabilities, or expected counts ≥ 0)."""
+        raise NotImplementedError
+
+    def _is_binary(self) -> bool:
+        """Whether the fitted model produces 0/1 records."""
         raise NotImplementedError
 
     # -- shared machinery -------------------------------------------------------------------
@@ -131,11 +137,12 @@ class DiffusionGenerator(Generator):
             self._score(), self.sde, n, self.score_net.config.size, derive_seed(ctx.seed, "sample"),
             o.sampler, o.sampling_steps, o.sample_batch_size, ctx.progress, o.ode_grid_power,
         )
+        rng = ctx.rng(self.name, "decode")  # one stream, drawn batch after batch
         for batch in states:
             with torch.no_grad():
-                rows = self._decode(batch, ctx)
-            out[start:start + rows.shape[0]] = rows.cpu().numpy()
-            start += rows.shape[0]
+                mean = self._decode_mean(batch).cpu().numpy()
+            out[start:start + mean.shape[0]] = decode_records(mean, self._is_binary(), o.decode, rng)
+            start += mean.shape[0]
         return out
 
     def parameter_count(self) -> int | None:
