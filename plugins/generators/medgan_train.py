@@ -116,10 +116,29 @@ class AdversarialSetup:
     batch_size: int
     discriminator_steps: int
     noise_dim: int
+    sampled_records: bool = False  # the discriminator sees records drawn from the decoder's mean, not the mean
+    batch_stats_in_discriminator_steps: bool = False  # the generator's batch norm during D steps: batch, not moving
+
+
+def straight_through_sample(mean: torch.Tensor, binary: bool, rand: Randomness) -> torch.Tensor:
+    """Records drawn from ``mean`` (Bernoulli or Poisson) whose gradient is the mean's (straight through).
+
+    The forward value is a record like the real ones, so the discriminator cannot tell generated
+    records by their fractional values; the backward pass treats the draw as the identity.
+    """
+    with torch.no_grad():
+        if binary:
+            drawn = (rand.uniform(*mean.shape, mean.device) < mean).to(mean.dtype)
+        else:
+            drawn = torch.poisson(mean.detach().cpu(), generator=rand.noise).to(mean.device)
+    return mean + (drawn - mean).detach()
 
 
 def _fake(setup: AdversarialSetup, rows: int, rand: Randomness, device: torch.device) -> torch.Tensor:
-    return setup.decoder(setup.generator(rand.normal(rows, setup.noise_dim, device)))
+    mean = setup.decoder(setup.generator(rand.normal(rows, setup.noise_dim, device)))
+    if setup.sampled_records:
+        return straight_through_sample(mean, setup.decoder.binary, rand)
+    return mean
 
 
 def _discriminator_step(
@@ -128,7 +147,9 @@ def _discriminator_step(
     """One update of the discriminator; returns (its loss, the gradient penalty or 0)."""
     device = X.device
     real = X[torch.from_numpy(rand.rows.choice(X.shape[0], size=batch, replace=False)).to(device)]
-    setup.generator.eval()  # the reference feeds bn_train=False here
+    # The reference feeds bn_train=False here: the generator's moving averages, which lag far
+    # behind its batch statistics in the first hundred steps.
+    setup.generator.train(setup.batch_stats_in_discriminator_steps)
     with torch.no_grad():
         fake = _fake(setup, batch, rand, device)
     D = setup.discriminator

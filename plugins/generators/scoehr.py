@@ -32,8 +32,8 @@ if TYPE_CHECKING:  # torch is imported when a model is fitted or loaded, so list
 @dataclass(frozen=True)
 class ScoEHROptions(ScoreOptions, LikelihoodOptions):
     latent_dim: int = 144
-    ae_epochs: int = 50
-    ae_batch_size: int = 64
+    ae_epochs: int = 200
+    ae_batch_size: int = 256
     ae_lr: float = 1e-3
     ae_weight_decay: float = 1e-4
     standardize_latents: bool = False  # True: diffuse (z − mean)/std per latent dimension
@@ -54,19 +54,26 @@ class ScoEHROptions(ScoreOptions, LikelihoodOptions):
             raise ValueError("option 'ae_lr' must be positive and 'ae_weight_decay' not negative")
 
 
+# The decoder's likelihood on the CPU profiles (DESIGN.md §6): starting the output bias at the
+# training marginals, the Poisson loss on counts and sampling the records instead of thresholding
+# the mean. Each alone makes it worse; together they took the quick PCD from 39.5 to 27.1 on counts
+# and the binary sample from 99% empty records to 8.6 codes per record (benchmarks/RESULTS.md).
+_LIKELIHOOD = {"decode": "sample", "count_loss": "poisson", "decoder_bias": "marginal"}
 # CPU profiles. A 36-d latent (6×6) and an 8-channel two-level UNet that predicts the noise
-# (scale_by_sigma) on standardised latents; the probability-flow ODE with 5 Heun steps. Of the
-# settings measured near the CPU budget this gave the best PCD (DESIGN.md §8): the 144-d paper
-# latent needs more score-network steps than the budget allows (its samples left the manifold).
+# (scale_by_sigma) on standardised latents; the probability-flow ODE with 5 Heun steps (DESIGN.md
+# §8: the 144-d paper latent needs more score-network steps than the budget allows).
 _QUICK = {
     "latent_dim": 36, "channels": 8, "multipliers": (1, 2), "res_blocks": 1, "groups": 4,
     "ae_epochs": 3, "ae_batch_size": 256, "score_epochs": 2, "batch_size": 128, "lr": 2e-3,
     "scale_by_sigma": True, "standardize_latents": True, "sampler": "ode", "sampling_steps": 5,
+    **_LIKELIHOOD,
 }
+# Smoke: about a second on a 1,000 × 200 cohort, long enough to learn its correlations.
 _SMOKE = {
     "latent_dim": 16, "channels": 8, "multipliers": (1, 2), "res_blocks": 1, "groups": 4,
-    "ae_epochs": 2, "ae_batch_size": 128, "score_epochs": 2, "batch_size": 128,
+    "ae_epochs": 40, "ae_batch_size": 128, "ae_lr": 5e-3, "score_epochs": 4, "batch_size": 64, "lr": 5e-3,
     "scale_by_sigma": True, "standardize_latents": True, "sampler": "ode", "sampling_steps": 3,
+    **_LIKELIHOOD,
 }
 
 

@@ -22,7 +22,7 @@ from ehrbench_plugins.generators.likelihood import decode_records
 if TYPE_CHECKING:  # torch and the networks are imported when a model is fitted, loaded or sampled
     import torch
 
-    from ehrbench_plugins.generators.diffusion.score import GaussianPrior, Score
+    from ehrbench_plugins.generators.diffusion.score import GaussianPrior, MarginalPrior, Score
     from ehrbench_plugins.generators.diffusion.unet import UNet
 
 __all__ = ["DiffusionGenerator", "ScoreOptions"]
@@ -40,7 +40,7 @@ class DiffusionGenerator(Generator):
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
         self.score_net: UNet | None = None
-        self.prior: GaussianPrior | None = None  # with the gaussian_prior option
+        self.prior: GaussianPrior | MarginalPrior | None = None  # with the gaussian_prior / marginal_prior option
         self.n_codes: int | None = None
         self._log: dict[str, list[float]] = {}
 
@@ -105,12 +105,14 @@ class DiffusionGenerator(Generator):
             )
         self.score_net.eval()
 
-    def _new_prior(self, size: int, device: torch.device) -> GaussianPrior | None:
-        if not self.options.gaussian_prior:
-            return None
-        from ehrbench_plugins.generators.diffusion.score import GaussianPrior
+    def _new_prior(self, size: int, device: torch.device) -> GaussianPrior | MarginalPrior | None:
+        from ehrbench_plugins.generators.diffusion.score import GaussianPrior, MarginalPrior
 
-        return GaussianPrior(self.sde, size).to(device)
+        if self.options.marginal_prior:
+            return MarginalPrior(self.sde, size, self.options.prior_atoms).to(device)
+        if self.options.gaussian_prior:
+            return GaussianPrior(self.sde, size).to(device)
+        return None
 
     def _score(self) -> Score:
         from ehrbench_plugins.generators.diffusion.score import Score
@@ -118,7 +120,9 @@ class DiffusionGenerator(Generator):
         return Score(self.score_net, self.sde, self.options.scale_by_sigma, self.prior)
 
     def _saved_modules(self) -> dict[str, torch.nn.Module]:
-        prior = {"gaussian_prior": self.prior} if self.prior is not None else {}
+        prior = {}
+        if self.prior is not None:
+            prior = {"marginal_prior" if self.options.marginal_prior else "gaussian_prior": self.prior}
         return {"score_net": self.score_net, **prior, **self._extra_modules()}
 
     def sample(self, n: int, ctx: RunContext) -> np.ndarray:
