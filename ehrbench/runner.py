@@ -174,6 +174,12 @@ class Runner:
             "generators": self.plan.generators,
             "metrics": self.plan.metrics,
             "metric_options": {n: m.options_dict() for n, m in self.plan.metric_instances.items()},
+            # Every generator's options as its profile and the user's overrides resolve them.
+            "generator_options": {
+                n: self.registry.get("generators", n).configure(
+                    self.config.profile, self.config.generator_options.get(n)).options_dict()
+                for n in self.plan.generators
+            },
             "plugins": {
                 kind: {n: self.registry.entry(kind, n).source for n in names}
                 for kind, names in (("generators", self.plan.generators), ("metrics", self.plan.metrics))

@@ -319,6 +319,11 @@ def test_cli_runs_the_family_with_logs_and_cache(family_run):
     cost = {r["generator"]: r for r in records if r["type"] == "cost"}
     assert all(c["parameters"] > 0 and c["samples_saved"] for c in cost.values())
     assert all((out / "models" / g / "repeat-0" / "COMPLETE").is_file() for g in jobs)
+    # run.json and the report carry every generator's resolved options, the likelihood's included.
+    resolved = json.loads((out / "run.json").read_text())["generator_options"]
+    assert resolved["medgan"]["decode"] == "sample" and resolved["medgan"]["embedding_dim"] == TINY["embedding_dim"]
+    assert resolved["medwgan"]["gp_interpolation"] == "batch"
+    assert "options of medbgan" in (out / "report.html").read_text()
 
 
 def test_cli_flags_a_collapsed_run(cli, family_run, tmp_path):

@@ -117,6 +117,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 # two critic steps per generator step, which measured better than one at the same cost.
 WGAN_PROFILES: dict[str, dict[str, Any]] = {
     **PROFILES, "quick": {**PROFILES["quick"], "epochs": 2, "discriminator_steps": 2},
+    "smoke": {**PROFILES["smoke"], "epochs": 10},
 }
 
 

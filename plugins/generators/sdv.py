@@ -39,7 +39,7 @@ from ehrbench.api import Generator, RunContext
 from ehrbench.hookspecs import hookimpl
 from ehrbench.seeding import derive_seed
 
-from .likelihood import DecodeOptions
+from .likelihood import DECODER_BIASES, DecodeOptions, DecoderBias
 
 INSTALL_HINT = "pip install 'ehrbench[sdv]'"
 TABLE = "ehr"
@@ -116,6 +116,11 @@ class _SDVGenerator(Generator):
         """Change how the fitted model turns its output into rows while sampling (nothing by default)."""
         yield
 
+    @contextmanager
+    def _fitting(self) -> Iterator[None]:
+        """Change how SDV builds the model while it fits (nothing by default)."""
+        yield
+
     # -- the Generator contract ----------------------------------------------------------------
     def fit(self, X_train: np.ndarray, ctx: RunContext) -> None:
         import pandas as pd
@@ -143,7 +148,7 @@ class _SDVGenerator(Generator):
         self._prepare(synthesizer)
         ctx.progress(f"fitting SDV {self.sdv_class} on {X.shape[0]} × {X.shape[1]}")
         with seeded_global_rngs(derive_seed(ctx.seed, self.name, "fit"), ctx.device.startswith("cuda")):
-            with wide_table_workarounds():
+            with wide_table_workarounds(), self._fitting():
                 synthesizer.fit({TABLE: frame})
         self._synthesizer = synthesizer
         self._n_codes = X.shape[1]
@@ -220,12 +225,59 @@ def sampling_tvae(model: Any, seed: int) -> Any:
     return sample
 
 
+@contextmanager
+def marginal_tvae_decoder() -> Iterator[None]:
+    """While a ctgan TVAE fits, start its decoder's output at the training marginals.
+
+    The last layer's bias of each categorical block is set to the log-frequencies of the block's
+    categories in the transformed training data, so that softmax(bias) is the code's marginal and
+    an untrained decoder is the independent-marginals model (``decoder_bias = marginal``, as for
+    the autoencoder generators). Continuous spans keep ctgan's initialisation. The data transform
+    is observed (not changed) to learn the frequencies.
+    """
+    import torch
+    from ctgan import data_transformer
+    from ctgan.synthesizers import tvae
+
+    seen: dict[str, Any] = {}
+    transform = data_transformer.DataTransformer.transform
+
+    def observing_transform(self: Any, *args: Any, **kwargs: Any) -> Any:
+        out = transform(self, *args, **kwargs)
+        seen["mean"], seen["spans"] = np.asarray(out, dtype=np.float64).mean(axis=0), self.output_info_list
+        return out
+
+    def marginal_init(self: Any, embedding_dim: int, decompress_dims: Any, data_dim: int) -> None:
+        init(self, embedding_dim, decompress_dims, data_dim)
+        if "mean" not in seen or len(seen["mean"]) != data_dim:
+            return
+        bias, col = self.seq[-1].bias, 0
+        with torch.no_grad():
+            for span in (span for info in seen["spans"] for span in info):
+                if span.activation_fn == "softmax":
+                    freq = np.clip(seen["mean"][col : col + span.dim], 1e-6, None)
+                    bias[col : col + span.dim] = torch.from_numpy(np.log(freq / freq.sum())).to(bias.dtype)
+                col += span.dim
+
+    # ctgan's Decoder calls super(Decoder, self), so the class stays; its __init__ is wrapped.
+    init = tvae.Decoder.__init__
+    data_transformer.DataTransformer.transform = observing_transform
+    tvae.Decoder.__init__ = marginal_init
+    try:
+        yield
+    finally:
+        data_transformer.DataTransformer.transform = transform
+        tvae.Decoder.__init__ = init
+
+
 @dataclass(frozen=True)
 class TVAEOptions(DecodeOptions):
     """SDV ``TVAESynthesizer`` hyperparameters; the defaults are SDV's (the ``paper`` profile).
 
     ``decode``: ``threshold`` is ctgan's argmax per categorical column; ``sample`` draws it from
-    the column's softmax (:func:`sampling_tvae`).
+    the column's softmax (:func:`sampling_tvae`). ``decoder_bias``: ``constant`` keeps ctgan's
+    initialisation; ``marginal`` starts each column's output at its training frequencies
+    (:func:`marginal_tvae_decoder`).
     """
 
     epochs: int = 300
@@ -237,9 +289,12 @@ class TVAEOptions(DecodeOptions):
     loss_factor: float = 2.0
     column_sdtype: ColumnSdtype = "categorical"
     max_rows: int = 0  # fit on a seeded subset of at most this many training rows; 0 = all
+    decoder_bias: DecoderBias = "constant"
 
     def __post_init__(self) -> None:
         self.check_likelihood()
+        if self.decoder_bias not in DECODER_BIASES:
+            raise ValueError(f"decoder_bias must be one of {', '.join(DECODER_BIASES)}, got {self.decoder_bias!r}")
         _positive(self, "epochs", "batch_size", "embedding_dim", "compress_dims", "decompress_dims")
         _check_max_rows(self)
 
@@ -258,7 +313,7 @@ class TVAE(_SDVGenerator):
                      "l2scale", "loss_factor")
     profiles = {
         "smoke": {"epochs": 1, "batch_size": 50, "embedding_dim": 8, "compress_dims": (16,),
-                  "decompress_dims": (16,), "decode": "sample"},
+                  "decompress_dims": (16,), "decode": "sample", "decoder_bias": "marginal"},
         # ctgan's TVAE loss slices the output once per code: on one core an epoch on 2,000 rows
         # took 2.8 s at batch 100 and 3.6 s at batch 50, plus about 8 s of column transforms.
         # quick trains 15 epochs on 1,000 rows (750 steps of 20 rows): ~66 s to fit, ~10 s to
@@ -271,6 +326,14 @@ class TVAE(_SDVGenerator):
 
     def _sdv_kwargs(self, ctx: RunContext) -> dict[str, Any]:
         return {**super()._sdv_kwargs(ctx), "enable_gpu": ctx.device.startswith("cuda")}
+
+    @contextmanager
+    def _fitting(self) -> Iterator[None]:
+        if self.options.decoder_bias != "marginal":
+            yield
+            return
+        with marginal_tvae_decoder():
+            yield
 
     @contextmanager
     def _decoding(self, ctx: RunContext) -> Iterator[None]:
