@@ -23,6 +23,8 @@ import argparse
 import json
 import math
 import os
+import shlex
+import sys
 import time
 from collections import defaultdict
 from typing import Any
@@ -160,11 +162,14 @@ def main(argv: list[str] | None = None) -> None:
     metrics = {m: registry.get("metrics", m).configure(None, args.profile) for m in METRICS}
     dataset_options = dict(p.split("=", 1) for p in args.dataset_option)
     matrix = registry.get("datasets", args.dataset).configure(dataset_options).load()
-    print(f"# bench_generator_quality: {args.dataset} {matrix.n_patients} × {matrix.n_codes}, profile "
-          f"{args.profile}, {args.repeats} repeat(s), run seed {args.seed}, OMP_NUM_THREADS="
-          f"{os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    started, started_cpu = time.perf_counter(), time.process_time()
+    print("## Generator quality (`benchmarks/bench_generator_quality.py`)\n")
+    print(f"`python {shlex.join(['benchmarks/bench_generator_quality.py', *(argv if argv is not None else sys.argv[1:])])}`"
+          f" — {args.dataset} {matrix.n_patients} × {matrix.n_codes}, profile {args.profile}, {args.repeats} "
+          f"repeat(s), run seed {args.seed}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start.")
     if sets:
-        print(f"# options: {json.dumps(sets)}")
+        print(f"Options: {json.dumps(sets)}")
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for representation in args.representations.split(","):
         data = split(matrix.as_representation(representation), args.seed)
@@ -188,6 +193,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{real['empty_share']:.3f} empty, {real['never_produced']:.0f} train codes absent from it",
             rows, flags,
         )
+    print(f"\nTotal: {time.perf_counter() - started:.0f} s wall, {time.process_time() - started_cpu:.0f} s CPU "
+          f"(metrics included), load average {os.getloadavg()[0]:.1f} at the end.")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"args": vars(args), "results": results}, fh, indent=1)
