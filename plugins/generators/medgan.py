@@ -124,12 +124,6 @@ WGAN_PROFILES: dict[str, dict[str, Any]] = {
     **PROFILES, "quick": {**PROFILES["quick"], "epochs": 2, "discriminator_steps": 2},
     "smoke": {**PROFILES["smoke"], "epochs": 10},
 }
-# medBGAN's generator loss weights each fake by the discriminator's logit, so it needs a trained
-# discriminator more than medGAN does: two D steps (the paper's) over 3 epochs, for the same CPU as
-# 4 epochs of one; with one, a binary repeat had 23 % empty records (benchmarks/RESULTS.md).
-BGAN_PROFILES: dict[str, dict[str, Any]] = {
-    **PROFILES, "quick": {**PROFILES["quick"], "epochs": 3, "discriminator_steps": 2},
-}
 
 
 class _MedGANFamily(Generator):
@@ -350,7 +344,6 @@ class MedBGAN(_MedGANFamily):
 
     name = "medbgan"
     description = "medBGAN (Baowaly et al. 2019): medGAN with a boundary-seeking generator loss"
-    profiles = BGAN_PROFILES
 
     def _loss(self) -> AdversarialLoss:
         from .medgan_losses import BOUNDARY_SEEKING
