@@ -68,12 +68,12 @@ class RawDiffusionOptions(ScoreOptions, DecodeOptions):
 _QUICK = {
     "patch_size": 6, "channels": 8, "multipliers": (1, 2), "res_blocks": 1, "groups": 4,
     "score_epochs": 1, "batch_size": 512, "lr": 2e-3, "scale_by_sigma": True, "marginal_prior": True,
-    "prior_atoms": 2, "count_scaling": "gap", "sampler": "ode", "sampling_steps": 5,
+    "prior_atoms": 2, "count_scaling": "gap", "sampler": "ode", "sampling_steps": 5, "threads": 1,
 }
 _SMOKE = {
     "patch_size": 4, "channels": 8, "multipliers": (1, 2), "res_blocks": 1, "groups": 4,
     "score_epochs": 2, "batch_size": 128, "scale_by_sigma": True, "marginal_prior": True,
-    "prior_atoms": 2, "count_scaling": "gap", "sampler": "ode", "sampling_steps": 5,
+    "prior_atoms": 2, "count_scaling": "gap", "sampler": "ode", "sampling_steps": 5, "threads": 1,
 }
 
 
@@ -123,6 +123,12 @@ class RawDiffusion(DiffusionGenerator):
         return ((Y + 1.0) / 2.0 * self.log_max).expm1()
 
     def fit(self, X_train: np.ndarray, ctx: RunContext) -> None:
+        from ehrbench_plugins.generators.torch_threads import torch_threads
+
+        with torch_threads(self.options.threads):
+            self._fit(X_train, ctx)
+
+    def _fit(self, X_train: np.ndarray, ctx: RunContext) -> None:
         import torch
 
         X = self._check_train(X_train, self.name)

@@ -61,19 +61,21 @@ class ScoEHROptions(ScoreOptions, LikelihoodOptions):
 _LIKELIHOOD = {"decode": "sample", "count_loss": "poisson", "decoder_bias": "marginal"}
 # CPU profiles. A 36-d latent (6×6) and an 8-channel two-level UNet that predicts the noise
 # (scale_by_sigma) on standardised latents; the probability-flow ODE with 5 Heun steps (DESIGN.md
-# §8: the 144-d paper latent needs more score-network steps than the budget allows).
+# §8: the 144-d paper latent needs more score-network steps than the budget allows). One torch
+# thread: these small networks gain little from a second one, and on a busy machine two threads
+# fighting for a core made a fit many times slower (a quick medbgan fit: 540 s against 22 s).
 _QUICK = {
     "latent_dim": 36, "channels": 8, "multipliers": (1, 2), "res_blocks": 1, "groups": 4,
     "ae_epochs": 3, "ae_batch_size": 256, "score_epochs": 2, "batch_size": 128, "lr": 2e-3,
     "scale_by_sigma": True, "standardize_latents": True, "sampler": "ode", "sampling_steps": 5,
-    **_LIKELIHOOD,
+    "threads": 1, **_LIKELIHOOD,
 }
 # Smoke: about a second on a 1,000 × 200 cohort, long enough to learn its correlations.
 _SMOKE = {
     "latent_dim": 16, "channels": 8, "multipliers": (1, 2), "res_blocks": 1, "groups": 4,
     "ae_epochs": 40, "ae_batch_size": 128, "ae_lr": 5e-3, "score_epochs": 4, "batch_size": 64, "lr": 5e-3,
     "scale_by_sigma": True, "standardize_latents": True, "sampler": "ode", "sampling_steps": 3,
-    **_LIKELIHOOD,
+    "threads": 1, **_LIKELIHOOD,
 }
 
 
@@ -114,6 +116,12 @@ class ScoEHR(DiffusionGenerator):
         self.latent_std = torch.tensor(state["latent_std"], device=device)
 
     def fit(self, X_train: np.ndarray, ctx: RunContext) -> None:
+        from ehrbench_plugins.generators.torch_threads import torch_threads
+
+        with torch_threads(self.options.threads):
+            self._fit(X_train, ctx)
+
+    def _fit(self, X_train: np.ndarray, ctx: RunContext) -> None:
         import torch
 
         from ehrbench_plugins.generators.diffusion.autoencoder import Autoencoder

@@ -18,6 +18,7 @@ from ehrbench.seeding import derive_seed
 from ehrbench_plugins.generators.diffusion.options import ScoreOptions
 from ehrbench_plugins.generators.diffusion.sde import VPSDE
 from ehrbench_plugins.generators.likelihood import decode_records
+from ehrbench_plugins.generators.torch_threads import torch_threads
 
 if TYPE_CHECKING:  # torch and the networks are imported when a model is fitted, loaded or sampled
     import torch
@@ -130,6 +131,10 @@ class DiffusionGenerator(Generator):
             raise RuntimeError(f"{self.name}: sample() was called before fit(); fit it on the train matrix first.")
         if n < 0:
             raise ValueError(f"{self.name}: cannot sample a negative number of rows ({n}).")
+        with torch_threads(self.options.threads):
+            return self._sample(n, ctx)
+
+    def _sample(self, n: int, ctx: RunContext) -> np.ndarray:
         import torch
 
         from ehrbench_plugins.generators.diffusion.sampling import sample_states

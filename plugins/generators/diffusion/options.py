@@ -78,6 +78,7 @@ class ScoreOptions(NetworkShape):
     sampling_steps: int = 1000
     ode_grid_power: float = 2.0  # the ode sampler's time grid: (1 − i/N)^power
     sample_batch_size: int = 0  # 0: sized to the device
+    threads: int = 0  # torch CPU threads while fitting and sampling; 0 = torch's setting (honours OMP_NUM_THREADS)
 
     def __post_init__(self) -> None:
         positive = ("prior_atoms", "channels", "res_blocks", "patch_size", "score_epochs", "batch_size", "sampling_steps")
@@ -87,8 +88,8 @@ class ScoreOptions(NetworkShape):
         for name in ("lr", "grad_clip", "ode_grid_power"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"option '{name}' must be positive, got {getattr(self, name)}")
-        if self.sample_batch_size < 0 or self.lr_hold_epochs < 0:
-            raise ValueError("options 'sample_batch_size' and 'lr_hold_epochs' must not be negative")
+        if self.sample_batch_size < 0 or self.lr_hold_epochs < 0 or self.threads < 0:
+            raise ValueError("options 'sample_batch_size', 'lr_hold_epochs' and 'threads' must not be negative")
         if self.gaussian_prior and self.marginal_prior:
             raise ValueError("options 'gaussian_prior' and 'marginal_prior' exclude each other; set one")
         if self.sampler not in SAMPLERS:
