@@ -148,3 +148,8 @@ def record_direction(record: Mapping[str, Any]) -> Direction | None:
     if target is None or (isinstance(target, float) and math.isnan(target)):
         return Direction(bool(record["higher_is_better"]), None)
     return Direction(bool(record["higher_is_better"]), float(target))
+
+
+def flag_kind(warning: str) -> str:
+    """The kind of a flag record's warning (its text before the first colon)."""
+    return warning.split(":", 1)[0].strip()

@@ -19,8 +19,8 @@ from ehrbench.api import COST, LEADERBOARD_CATEGORIES, Direction, direction_text
 from ehrbench.atomic import write_text_atomic
 from ehrbench.errors import InputError
 from ehrbench.rundir.directory import RunDirectory
-from ehrbench.rundir.records import (Kind, Status, current_records, direction_fields, job_key, of_kind, ok_jobs,
-                                     record_direction)
+from ehrbench.rundir.records import (Kind, Status, current_records, direction_fields, flag_kind, job_key, of_kind,
+                                     ok_jobs, record_direction)
 from ehrbench.views.provenance import dataset_notice
 from ehrbench.views.ranking import category_mean_ranks, noise_aware_ranks
 from ehrbench.views.text import MISSING, arrow, format_mean_std, format_number
@@ -221,7 +221,30 @@ def build(records: list[dict], generator_order: list[str] | None = None) -> Lead
     table = table.sort_values(["_c"], kind="stable").drop(columns="_c").reset_index(drop=True)
     table["ranked"] = table["ranked"].astype(bool)
     table["ranked_alone"] = table["ranked_alone"].astype(bool)
+    flag_rows = _flag_rows(flags, table)
+    if not flag_rows.empty:
+        table = pd.concat([table, flag_rows], ignore_index=True)
     return Leaderboard(table, failures, flags)
+
+
+def _flag_rows(flags: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Informational ``flags`` rows: per generator and flag kind, the share of scored repeats flagged.
+
+    ``metric`` is ``flags.<kind>`` (e.g. ``flags.empty_records``), ``n`` the generator's scored
+    repeats, ``mean`` the share of them with that flag; never ranked.
+    """
+    if flags.empty:
+        return pd.DataFrame(columns=table.columns)
+    repeats = table[table["category"] != "flags"].groupby("generator")["n"].max()
+    calibration = table.groupby("generator")["calibration"].first()
+    found = flags.assign(kind=flags["warning"].map(flag_kind)).drop_duplicates(["generator", "repeat", "kind"])
+    rows = []
+    for (gen, kind), part in found.groupby(["generator", "kind"], sort=False):
+        n = int(repeats.get(gen, len(part)))
+        rows.append({"generator": gen, "calibration": bool(calibration.get(gen, False)), "category": "flags",
+                     "metric": f"flags.{kind.replace(' ', '_')}", "direction": direction_text(None), "ranked": False, "ranked_alone": False, "n": n,
+                     "mean": len(part) / n, "std": float("nan"), "rank": float("nan")})
+    return pd.DataFrame(rows, columns=table.columns)
 
 
 def load(run: RunDirectory | Path) -> Leaderboard:

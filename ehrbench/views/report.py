@@ -246,6 +246,7 @@ def manifest_section(data: RunData) -> str:
         ("synthetic records per repeat", m.get("n_samples")),
         ("generators", ", ".join(m.get("generators") or [])),
         ("metrics", ", ".join(m.get("metrics") or [])),
+        *((f"options of {g}", o or "—") for g, o in (m.get("generator_options") or {}).items()),
         ("device", ", ".join(f"{k}: {v}" for k, v in device.items())),
         ("started", m.get("created_at")),
         ("resumed", ", ".join(m.get("resumed_at") or []) or "never"),
