@@ -40,7 +40,7 @@ def test_list_marks_the_defaults(cli):
 
 def test_list_options_and_show_give_defaults_and_profile_values(cli):
     generators = cli("list", "generators", "--options").out
-    assert re.search(r"^      epochs: int = 1000   \[smoke 2; quick 1\]$", generators, re.MULTILINE), generators
+    assert re.search(r"^      epochs: int = 1000   \[smoke 20; quick 4\]$", generators, re.MULTILINE), generators
     shown = cli("show", "simulated")
     assert shown.code == 0
     assert "  patients: int = 46520   [smoke 2000]" in shown.out and "the default dataset" in shown.out
