@@ -84,6 +84,7 @@ class ExecutionOptions:
     precision: Precision = "float32"  # bfloat16: the network runs under bf16 autocast; the SDE stays float32
     tf32: TF32 = "torch"  # torch: its defaults (TF32 convolutions, IEEE matmuls); on / off: both
     deterministic: bool = True  # CUDA: deterministic cuDNN algorithms and attention, so a fit repeats
+    channels_last: bool = False  # the network's feature maps and weights in NHWC, the layout tensor cores read
 
     def execution_problem(self, sampler: str) -> str | None:
         """Why these execution options cannot be used with ``sampler``, or None."""
