@@ -67,12 +67,15 @@ def compare(run_a: Path, run_b: Path, fmt: str, output: Path) -> None:
 def _print_comparison(table, run_a: Path, run_b: Path) -> None:
     from rich.table import Table
 
+    from rich.text import Text
+
     from ehrbench.cli.console import out
-    from ehrbench.views.compare import HEADER, cells
+    from ehrbench.views.compare import HEADER, LEGEND, cells
 
     view = Table(title=f"{run_b.name} (B) against {run_a.name} (A): difference = B − A", title_justify="left")
     for col in HEADER:
-        view.add_column(col, justify="left" if col in ("generator", "metric", "verdict") else "right")
+        view.add_column(col, justify="left" if col in ("generator", "metric", "verdict") else "right",
+                        overflow="fold")
     colours = {"B better": "green", "B worse": "red"}
     for r in table.itertuples():
         row = cells(r)
@@ -80,6 +83,7 @@ def _print_comparison(table, run_a: Path, run_b: Path) -> None:
             row[-1] = f"[{colours[r.verdict]}]{r.verdict}[/]"
         view.add_row(*row)
     out.print(view)
+    out.print(Text(LEGEND, style="dim"))
 
 
 @click.command()
