@@ -18,7 +18,7 @@ out = Console()
 err = Console(stderr=True)
 
 
-def _header_lines(title: str, width: int) -> str:
+def wrap_title(title: str, width: int) -> str:
     """A metric's title broken at underscores and dots into lines of at most ``width`` characters."""
     words = re.split(r"(?<=[_.])", title)
     lines, line = [], ""
@@ -63,7 +63,7 @@ def _category_tables(board: Leaderboard, category: str, width: int) -> list[Tabl
         cells = _metric_cells(board, m, generators)
         content = max(len(line) for c in cells for line in c.split("\n"))
         title = board.header(m)
-        columns.append((_header_lines(title, max(content, 12)), cells))
+        columns.append((wrap_title(title, max(content, 12)), cells))
 
     def table(chunk: list[tuple[str, list[str]]], first: bool) -> Table:
         title = category.capitalize() + ("" if first else " (continued)")

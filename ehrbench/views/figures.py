@@ -253,10 +253,11 @@ def interval_panels(panels: Mapping[str, Sequence[IntervalRow]], title: str) -> 
     names = list(panels)
     columns = 2 if len(names) > 1 else 1
     rows = (len(names) + columns - 1) // columns
-    height = max(len(v) for v in panels.values()) * 0.22 + 0.9
-    fig = _figure(9.0 if columns == 2 else 5.0, rows * height + 0.5, left=0.17, right=0.98, bottom=0.04,
-                  top=1 - 0.45 / (rows * height + 0.5), wspace=0.75)
-    fig.subplots_adjust(hspace=0.9)
+    height = max(len(v) for v in panels.values()) * 0.2 + 0.75  # inches per row of panels
+    total = rows * height + 0.7
+    fig = _figure(9.0 if columns == 2 else 5.0, total, left=0.17, right=0.98, bottom=0.25 / total,
+                  top=1 - 0.7 / total, wspace=0.75)
+    fig.subplots_adjust(hspace=0.55 / (height - 0.55) + 0.25)
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax in axes[len(names):]:
         ax.set_axis_off()

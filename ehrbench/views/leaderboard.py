@@ -158,6 +158,8 @@ def legend(board: Leaderboard) -> str:
         "(by repeat, Holm-corrected over the metric's pairs, 5 % family-wise) finds better, so generators it "
         "cannot tell apart share a rank (=). ↑ higher is better, ↓ lower is better, →x closer to x is better."
     )
+    if not board.values.empty and board.values.groupby(["generator", "metric"]).size().max() < 2:
+        text += " With one repeat no pair can be tested, so every generator shares rank 1: run 3 or more repeats."
     calibration = board.calibration_rows()
     if calibration:
         text += (f" Calibration rows ({', '.join(calibration)}) are the scale, not contestants: they are shown but "
