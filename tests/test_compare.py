@@ -80,7 +80,7 @@ def test_cli_prints_and_writes_csv_and_markdown(run_a, tmp_path, cli):
     b = shifted(run_a, tmp_path, "dimension_wise_probability", -1.0)
     result = cli("compare", run_a, b)
     assert result.code == 0, result.err
-    assert "B better" in result.out and "pairwise_correlation_difference" in result.out
+    assert "B better" in result.out and "pairwise_correlation_" in result.out  # wrapped at 80 columns
     assert "repeats needed" in result.out and "Welch" in result.out
     result = cli("compare", run_a, b, "--format", "csv", "--output", tmp_path / "diff.csv")
     assert result.code == 0 and "Wrote" in result.err

@@ -87,7 +87,7 @@ def _print_comparison(table, run_a: Path, run_b: Path) -> None:
         view.add_column("B − A", justify="right", overflow="fold")
         view.add_column("verdict", overflow="fold")
         for r in part.itertuples():
-            metric = wrap_title(f"{r.metric} {arrow(parse_direction(r.direction))}".strip(), 24)
+            metric = wrap_title(f"{r.metric} {arrow(parse_direction(r.direction))}".strip(), max(24, out.width - 56))
             values = (f"{format_mean_std(r.mean_a, r.std_a, DIGITS)}\n"
                       f"{format_mean_std(r.mean_b, r.std_b, DIGITS)}")
             verdict = f"[{colours[r.verdict]}]{r.verdict}[/]" if r.verdict in colours else r.verdict
