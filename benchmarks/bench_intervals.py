@@ -9,7 +9,7 @@ with its bootstrap emptied (no resample), so the difference is the bootstrap's c
 seconds of building the leaderboard with its intervals and tests, the overall ranking's bootstrap,
 Friedman's test, the interval figures, the critical-difference diagram and the pairwise section.
 With ``--run-cpu`` (the run's own user + system seconds) it prints what all of it adds, as a share.
-Prints the section for benchmarks/RESULTS.md.
+Ends by printing its section of benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from _results import results_section
 
 METRICS = ("dimension_wise_probability", "dimension_wise_average", "prevalence_correlation", "codes_per_record",
            "pairwise_correlation_difference")
@@ -101,9 +102,13 @@ def main() -> None:
     records = RunDirectory(args.run_dir).records()
     jobs = len(ok_jobs(records))
     generators = len({r["generator"] for r in of_kind(records, Kind.JOB)})
+    with results_section("Intervals and tests: what they cost (bench_intervals.py)"):
+        report(args.run_dir, args.run_cpu, jobs, generators)
+
+
+def report(run_dir: Path, run_cpu: float | None, jobs: int, generators: int) -> None:
     metrics, n_test = metric_overhead()
-    views = view_costs(args.run_dir)
-    print("## Intervals and tests: what they cost (benchmarks/bench_intervals.py)\n")
+    views = view_costs(run_dir)
     print(f"CPU seconds (user + system, this process; the best of 3 calls). Metrics on the default dataset, "
           f"{n_test:,} real test and synthetic rows:\n")
     print("| metric | with its standard error | without | added per job |")
@@ -113,19 +118,20 @@ def main() -> None:
         per_job += with_se - without
         print(f"| {name} | {with_se:.3f} | {without:.3f} | {with_se - without:.3f} |")
     print(f"| all five | | | {per_job:.3f} |\n")
-    print(f"Views of {args.run_dir.name} ({generators} generators, {jobs} jobs):\n")
+    print(f"Views of {run_dir.name} ({generators} generators, {jobs} jobs):\n")
     print("| step | CPU s |")
     print("| --- | --- |")
     for step, seconds in views.items():
         print(f"| {step} | {seconds:.3f} |")
-    # a run builds the leaderboard twice (leaderboard files, then the report) and the rest once
-    build = list(views.values())[0]
-    view_total = sum(views.values()) + build
+    # A run builds the leaderboard and its overall ranking twice (the leaderboard files and the terminal,
+    # then the report), the rest once. The whole build counts as added, though it aggregated before too.
+    build, overall = list(views.values())[:2]
+    view_total = sum(views.values()) + build + overall
     added = per_job * jobs + view_total
-    print(f"\nPer run: {per_job:.3f} s × {jobs} jobs + {view_total:.2f} s of views (the leaderboard built twice) "
-          f"= {added:.1f} CPU s", end="")
-    if args.run_cpu:
-        print(f", {100 * added / args.run_cpu:.1f} % of the run's {args.run_cpu:.0f} CPU s.")
+    print(f"\nPer run: {per_job:.3f} s × {jobs} jobs + {view_total:.2f} s of views (the leaderboard and the overall "
+          f"ranking built twice, the whole build counted) = {added:.1f} CPU s", end="")
+    if run_cpu:
+        print(f", {100 * added / run_cpu:.1f} % of the run's {run_cpu:.0f} CPU s.")
     else:
         print(".")
 

@@ -28,7 +28,7 @@ from ehrbench.rundir.records import (Kind, Status, current_records, direction_fi
                                      record_direction)
 from ehrbench.views import significance as sig
 from ehrbench.views.provenance import dataset_notice
-from ehrbench.views.ranking import badness_matrix, category_mean_ranks
+from ehrbench.views.ranking import badness_matrix, category_mean_ranks, overall_with_interval
 from ehrbench.views.text import (AS_GOOD_AS, FLOOR_MARKS, MISSING, NO_BETTER_THAN, arrow, floor_legend,
                                  format_estimate, format_number, weights_text)
 
@@ -60,6 +60,7 @@ class Leaderboard:
     values: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=VALUE_COLUMNS))  # one per repeat
     pairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PAIR_COLUMNS))  # the paired tests
     weights: dict[str, float] = field(default_factory=lambda: resolve_weights(None))  # for the overall ranking
+    _overall: dict[tuple, pd.DataFrame] = field(default_factory=dict, repr=False)  # by weights: a bootstrap each
 
     def generators(self) -> list[str]:
         return list(dict.fromkeys(self.table["generator"]))
@@ -113,9 +114,11 @@ class Leaderboard:
 
     def overall(self, weights: Mapping[str, float] | None = None) -> pd.DataFrame:
         """The weighted overall ranking (``ranking.overall_ranking``) with its bootstrap interval."""
-        from ehrbench.views.ranking import overall_with_interval
-
-        return overall_with_interval(self, resolve_weights(weights if weights is not None else self.weights))
+        resolved = resolve_weights(weights if weights is not None else self.weights)
+        key = tuple(sorted(resolved.items()))
+        if key not in self._overall:
+            self._overall[key] = overall_with_interval(self, resolved)
+        return self._overall[key].copy()
 
     def to_csv(self) -> str:
         return self.table[CSV_COLUMNS].to_csv(index=False, float_format="%.10g")
