@@ -58,7 +58,7 @@ def test_leaderboard_ranks_by_paired_tests_among_generators_that_are_not_calibra
         from ehrbench.rundir.records import record_direction
 
         bad = badness_matrix(board.values, metric, contenders, record_direction(row), [0, 1])
-        expected = sig.significance_ranks(3, sig.pair_tests(bad))
+        expected = sig.significance_ranks(bad, sig.pair_tests(bad))
         assert part.loc[contenders, "rank"].tolist() == expected.tolist()
     copies = csv[csv["metric"] == "copied_row_share"].set_index("generator")
     assert copies.loc["train-copy", "rank"] == 3  # it copies every row in every repeat: the others beat it

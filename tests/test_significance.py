@@ -97,17 +97,44 @@ def test_welch_p_values_are_scipys():
     assert sig.two_sample_p_values(1.0, 0.0, 3, 2.0, 0.0, 3)[()] == 0.0
 
 
-def test_ranks_are_one_plus_the_generators_significantly_better():
+def test_ranks_follow_the_means_and_tie_only_what_the_test_cannot_separate():
     # a clearly best, b and c indistinguishable from each other, both clearly worse than a
     badness = np.array([[0.0, 0.0, 0.0, 0.0], [5.0, 5.1, 4.9, 5.0], [5.05, 5.0, 5.0, 4.95]])
     tests = sig.pair_tests(badness)
     assert tests.verdict.tolist() == [-1, -1, 0]  # pairs (a, b), (a, c), (b, c)
-    assert sig.significance_ranks(3, tests).tolist() == [1.0, 2.0, 2.0]
+    assert sig.significance_ranks(badness, tests).tolist() == [1.0, 2.0, 2.0]
     # a generator without values gets no rank and takes part in no test
     badness[1] = np.nan
     tests = sig.pair_tests(badness)
-    assert sig.significance_ranks(3, tests, np.isfinite(badness).any(axis=1))[1] != 1.0
-    assert np.isnan(sig.significance_ranks(3, tests, np.isfinite(badness).any(axis=1))[1])
+    assert np.isnan(tests.p[[0, 2]]).all() and np.isnan(sig.significance_ranks(badness, tests)[1])
+
+
+def test_a_wide_spread_never_buys_a_better_rank():
+    """Noise must not win: the worst mean with a huge spread (nothing separates it from anyone) ranks
+    with the group above it, never above a better mean."""
+    badness = np.array([[1.0, 1.1, 0.9], [3.0, 3.1, 2.9], [9.0, -20.0, 40.0]])
+    tests = sig.pair_tests(badness)
+    assert tests.verdict.tolist() == [-1, 0, 0]  # only a vs b is told apart
+    assert sig.significance_ranks(badness, tests).tolist() == [1.0, 2.0, 2.0]
+
+
+def test_ranks_never_contradict_the_means_or_a_verdict():
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        g = int(rng.integers(2, 7))
+        badness = rng.normal(rng.normal(0, 2, g)[:, None], rng.uniform(0.01, 2, g)[:, None], size=(g, 3))
+        tests = sig.pair_tests(badness)
+        ranks = sig.significance_ranks(badness, tests)
+        means = badness.mean(axis=1)
+        order = np.argsort(means, kind="stable")
+        assert np.all(np.diff(ranks[order]) >= 0)  # a worse mean never ranks better
+        for a, b, v in zip(tests.i, tests.j, tests.verdict):
+            if v:  # the one the test finds better ranks strictly better
+                better, worse = (a, b) if v < 0 else (b, a)
+                assert ranks[better] < ranks[worse]
+        many = sig.grouped_ranks(np.repeat(means[:, None], 4, axis=1), tests.i, tests.j,
+                                 np.repeat(tests.verdict[:, None], 4, axis=1))
+        assert np.array_equal(many, np.repeat(ranks[:, None], 4, axis=1))  # the replicates' path agrees
 
 
 def test_repeats_needed_reach_the_power_they_promise():

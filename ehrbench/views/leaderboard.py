@@ -6,8 +6,8 @@ shared_se, noise_floor. Cost columns come from the runner's cost records (catego
 ``std`` is the sample standard deviation over repeats (empty with one repeat); ``ci_low`` and
 ``ci_high`` the 95 % interval of the mean (``significance.mean_interval``), ``shared_se`` the
 standard error the metric reported for the noise every repeat shares (empty when it reports
-none). Rank 1 is best, among the generators that are not calibration rows: 1 + the number of
-generators a paired test finds better (``significance.pair_tests``). ``noise_floor`` places a
+none). Rank 1 is best, among the generators that are not calibration rows; generators that paired
+tests cannot tell apart share one (``significance.significance_ranks``). ``noise_floor`` places a
 generator against the two ends of the calibration rows' band (:func:`noise_floor_marks`).
 """
 
@@ -157,9 +157,10 @@ def legend(board: Leaderboard) -> str:
     text = (
         "Cells: mean over repeats [95 % confidence interval] (rank). The interval combines the spread over "
         "repeats with the noise the metric reports for the real test rows every repeat shares. Rank 1 is best, "
-        "among the generators that are not calibration rows: 1 + the number of generators a paired t-test "
-        "(by repeat, Holm-corrected over the metric's pairs, 5 % family-wise) finds better, so generators it "
-        "cannot tell apart share a rank (=). ↑ higher is better, ↓ lower is better, →x closer to x is better."
+        "among the generators that are not calibration rows, by mean; walking down, a generator shares the rank "
+        "of the group above when a paired t-test (by repeat, Holm-corrected over the metric's pairs, 5 % "
+        "family-wise) separates it from none of that group (=), so a rank is never better than the test allows. "
+        "↑ higher is better, ↓ lower is better, →x closer to x is better."
     )
     if not board.values.empty and board.values.groupby(["generator", "metric"]).size().max() < 2:
         text += " With one repeat no pair can be tested, so every generator shares rank 1: run 3 or more repeats."
@@ -293,7 +294,7 @@ def _rank_metric(table: pd.DataFrame, values: pd.DataFrame, repeats: list[int]) 
         valid = contenders["mean"].notna().to_numpy()
         bad[~valid] = np.nan
         tests = sig.pair_tests(bad)
-        table.loc[contenders.index, "rank"] = sig.significance_ranks(len(names), tests, valid)
+        table.loc[contenders.index, "rank"] = sig.significance_ranks(bad, tests)
         family = int(np.isfinite(tests.p).sum())
         needed = sig.repeats_needed(tests.mean_difference, tests.std_difference, family)
         for k in range(tests.i.size):

@@ -140,16 +140,15 @@ def _ranked_keys(board: Leaderboard, weights: Mapping[str, float]) -> pd.DataFra
 
 
 def replicate_ranks(badness: np.ndarray, draws: np.ndarray, alpha: float = sig.ALPHA) -> np.ndarray:
-    """Generators × replicates: the significance ranks when the repeats are redrawn (``draws``:
+    """Generators × replicates: the leaderboard's ranks when the repeats are redrawn (``draws``:
     replicates × repeats, column indices of ``badness``), each pair's spread held at its observed one."""
     tests = sig.pair_tests(badness, alpha)
-    valid = np.isfinite(badness).any(axis=1)
-    diff = badness[tests.i] - badness[tests.j]  # pairs × repeats
     with _quiet():
-        means = np.nanmean(diff[:, draws], axis=2)  # pairs × replicates
-    p = sig.paired_p_values(means, tests.std_difference[:, None], tests.n[:, None])
-    verdict = sig.verdicts(means, sig.holm(p), alpha)
-    return sig.ranks_from_verdicts(badness.shape[0], tests.i, tests.j, verdict, valid)
+        means = np.nanmean(badness[:, draws], axis=2)  # generators × replicates
+        differences = np.nanmean((badness[tests.i] - badness[tests.j])[:, draws], axis=2)  # pairs × replicates
+    p = sig.paired_p_values(differences, tests.std_difference[:, None], tests.n[:, None])
+    verdict = sig.verdicts(differences, sig.holm(p), alpha)
+    return sig.grouped_ranks(means, tests.i, tests.j, verdict)
 
 
 def overall_with_interval(board: Leaderboard, weights: Mapping[str, float] | None = None,

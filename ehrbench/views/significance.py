@@ -12,7 +12,8 @@ and its assumptions; in short:
 - **Pairwise test** per metric, among the generators it ranks: a paired t-test on the per-repeat
   differences in badness (repeat k of every generator shares its metric seed), two-sided, with
   Holm's correction over all pairs of the metric (family-wise error ≤ ``ALPHA``).
-- **Rank**: 1 + the number of generators significantly better; generators nothing separates share it.
+- **Rank**: generators sorted by mean; walking from the best, one joins the current group when the
+  test separates it from none of its members, else it starts a new group ranked by its position.
 - **Repeats needed** for a pair the test cannot separate: the repeats at which a paired t-test at
   the Bonferroni level would separate them with 80 % power if the observed mean difference and
   spread held (Guenther's normal approximation to the noncentral t).
@@ -20,6 +21,7 @@ and its assumptions; in short:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,23 +153,44 @@ def verdicts(mean_difference: np.ndarray, p_holm: np.ndarray, alpha: float = ALP
     return out.astype(int)
 
 
-def significance_ranks(count: int, tests: PairTests, valid: np.ndarray | None = None) -> np.ndarray:
-    """Rank = 1 + the number of generators significantly better (NaN where ``valid`` is False)."""
-    return ranks_from_verdicts(count, tests.i, tests.j, tests.verdict, valid)
+def significance_ranks(badness: np.ndarray, tests: PairTests) -> np.ndarray:
+    """The ranks of one metric's generators (rows of ``badness``: generators × repeats) from their tests.
+
+    Generators are sorted by mean badness; walking from the best, one joins the current group when
+    the test separates it from none of the group's members, else it starts a new group, ranked by
+    its position (1 is best). So a rank never contradicts the means or a verdict: a generator the
+    test finds better always ranks above, and a worse mean never ranks above a better one, however
+    wide its spread. Generators without a value get NaN.
+    """
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.nanmean(np.asarray(badness, dtype=float), axis=1)
+    return grouped_ranks(means[:, None], tests.i, tests.j, tests.verdict[:, None])[:, 0]
 
 
-def ranks_from_verdicts(count: int, i: np.ndarray, j: np.ndarray, verdict: np.ndarray,
-                        valid: np.ndarray | None = None) -> np.ndarray:
-    """1 + how many generators beat each one; ``verdict`` is (pairs,) or (pairs, replicates)."""
-    verdict = np.asarray(verdict)
-    first = np.zeros((count, i.size))  # generator × pair: 1 where the generator is the pair's first
-    second = np.zeros((count, i.size))
-    first[i, np.arange(i.size)] = 1
-    second[j, np.arange(i.size)] = 1
-    ranks = 1.0 + second @ (verdict < 0).astype(float) + first @ (verdict > 0).astype(float)
-    if valid is not None:
-        ranks[~np.asarray(valid, dtype=bool)] = np.nan
-    return ranks
+def grouped_ranks(means: np.ndarray, i: np.ndarray, j: np.ndarray, verdict: np.ndarray) -> np.ndarray:
+    """:func:`significance_ranks` for many replicates at once: ``means`` is generators × replicates,
+    ``verdict`` pairs × replicates (pairs ``i`` < ``j``; nonzero where the test separates them)."""
+    means = np.asarray(means, dtype=float)
+    count, replicates = means.shape
+    separated = np.zeros((replicates, count, count), dtype=bool)
+    hit = (np.asarray(verdict) != 0).T  # replicates × pairs
+    separated[:, i, j] = hit
+    separated[:, j, i] = hit
+    order = np.argsort(np.where(np.isfinite(means), means, np.inf), axis=0, kind="stable").T  # replicates × generators
+    valid = np.take_along_axis(np.isfinite(means).T, order, axis=1)
+    ranks = np.full((replicates, count), np.nan)
+    columns = np.arange(replicates)
+    members = np.zeros((replicates, count), dtype=bool)  # the current group, by generator
+    group_rank = np.ones(replicates)
+    for position in range(count):
+        candidate = order[:, position]
+        apart = (separated[columns, candidate] & members).any(axis=1)
+        members[apart] = False
+        group_rank = np.where(apart, position + 1.0, group_rank)
+        members[columns, candidate] = valid[:, position]
+        ranks[columns, candidate] = np.where(valid[:, position], group_rank, np.nan)
+    return ranks.T
 
 
 def repeats_needed(mean_difference: np.ndarray, std_difference: np.ndarray, pairs: int,
