@@ -67,7 +67,7 @@ def _category_tables(board: Leaderboard, category: str, width: int) -> list[Tabl
 
     def table(chunk: list[tuple[str, list[str]]], first: bool) -> Table:
         title = category.capitalize() + ("" if first else " (continued)")
-        t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
         t.add_column("generator", no_wrap=True, overflow="fold", min_width=max(map(len, names)))
         for header, _ in chunk:
             t.add_column(header, justify="right", overflow="fold")
@@ -95,7 +95,7 @@ def overall_table(board: Leaderboard) -> Table | None:
     if overall.empty:
         return None
     header, rows = overall_rows(overall, board.weights)
-    t = Table(title="Overall ranking", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    t = Table(title="Overall ranking", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for i, h in enumerate(header):
         t.add_column(h, justify="left" if i < 2 else "right", no_wrap=i < 2, overflow="fold")
     for r in rows:

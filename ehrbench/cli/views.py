@@ -81,7 +81,7 @@ def _print_comparison(table, run_a: Path, run_b: Path) -> None:
     colours = {"B better": "green", "B worse": "red"}
     ranked = table[table["direction"] != INFO_TEXT]
     for generator, part in ranked.groupby("generator", sort=False):
-        view = Table(title=generator, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        view = Table(title=generator, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
         view.add_column("metric", overflow="fold")
         view.add_column("A mean ± std\nB mean ± std", justify="right", overflow="fold")
         view.add_column("B − A", justify="right", overflow="fold")
