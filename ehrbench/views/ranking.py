@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -22,8 +22,14 @@ from ehrbench.config import resolve_weights
 from ehrbench.rundir.records import record_direction
 from ehrbench.views import significance as sig
 
-if TYPE_CHECKING:
-    from ehrbench.views.leaderboard import Leaderboard
+
+class Leaderboard(Protocol):
+    """What the overall ranking reads of a ``views.leaderboard.Leaderboard`` (which imports this module)."""
+
+    table: pd.DataFrame  # one row per (generator, metric): calibration, category, ranked, direction fields, mean, rank
+    values: pd.DataFrame  # one row per repeat: generator, repeat, metric, value
+    weights: dict[str, float]
+
 
 BOOTSTRAP_REPLICATES = 1000
 BOOTSTRAP_SEED = 0  # the interval is a property of the run's results: the same every time it is rebuilt

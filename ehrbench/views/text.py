@@ -88,7 +88,7 @@ def floor_legend() -> str:
 
 
 def floor_phrase(noise_floor: object) -> str:
-    """A ``noise_floor`` value in words: ``as good as train-resample; no better than …``."""
+    """A ``noise_floor`` value in words: ``as good as <row>; no better than <row> or <row>``."""
     if not isinstance(noise_floor, str) or not noise_floor:
         return ""
     words = {AS_GOOD_AS: "as good as", NO_BETTER_THAN: "no better than"}
