@@ -297,10 +297,18 @@ class Dataset(_Configurable, ABC):
     # Published results on this dataset (e.g. a paper's table), shown in the report of a run on the
     # real data (never on simulated data), in their own column.
     published: ClassVar[tuple[PublishedResults, ...]] = ()
+    # Option values per run profile, like a generator's: e.g. a smaller simulated cohort for ``smoke``.
+    # A run applies ``profiles[profile]`` under the user's own options; the values used are in run.json.
+    profiles: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    # The option that names the one matrix file this dataset reads (e.g. "path"), if it reads one:
+    # `ehrbench evaluate` reads its --train/--test/--synthetic files through such a dataset.
+    file_option: ClassVar[str | None] = None
 
     @classmethod
-    def configure(cls, overrides: Mapping[str, Any] | None = None) -> Dataset:
-        return _configure(cls, overrides, "dataset")
+    def configure(cls, overrides: Mapping[str, Any] | None = None, profile: str | None = None) -> Dataset:
+        """Options = dataclass defaults, then ``profiles[profile]`` (a run's profile), then ``overrides``."""
+        values = {**(cls.profiles.get(profile, {}) if profile else {}), **(overrides or {})}
+        return _configure(cls, values, "dataset")
 
     @abstractmethod
     def load(self) -> EHRMatrix:

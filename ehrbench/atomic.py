@@ -7,8 +7,10 @@ temporary file is created with mode 0666 and the kernel applies the umask, as fo
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import IO, Any
 
 _CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+# The name of a temporary file beside its target: what a write killed before its rename leaves.
+TEMPORARY_FILE = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
 
 
 def _create_temporary(path: Path) -> tuple[int, Path]:
@@ -32,16 +36,23 @@ def _create_temporary(path: Path) -> tuple[int, Path]:
 def atomic_open(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temporary file for writing that replaces ``path`` only when the block succeeds."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory; give a file name", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temporary(path)
+    try:
+        fd, tmp = _create_temporary(path)
+    except OSError as exc:  # name the file the user asked for, not its temporary sibling
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename in (None, str(tmp)):
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
         raise
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from ehrbench.api import COST, LEADERBOARD_CATEGORIES, Profile, Representation
-from ehrbench.errors import ConfigError
+from ehrbench.errors import ConfigError, InputError, path_component
 from ehrbench.options import build_options
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -31,7 +31,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {**dict.fromkeys(LEADERBOARD_CATEGORIES, 1.0
 # Keys that may change between an interrupted run and its resumption without changing results.
 RESUMABLE_KEYS = {"timeout", "out", "device", "weights", "report"}  # weights only re-rank
 # Where jobs run does not change their results, so a run may resume under another executor.
-RESUMABLE_KEYS |= {"executor", "ray_address", "gpus_per_job", "cpus_per_job"}
+RESUMABLE_KEYS |= {"executor", "ray_address", "gpus_per_job", "cpus_per_job", "jobs"}
 
 
 @dataclass(frozen=True)
@@ -58,22 +58,41 @@ class RunConfig:
     ray_address: str | None = None  # None: start a local Ray runtime; "auto": join a running cluster
     gpus_per_job: float | None = None  # Ray resources per job; None: 1 on CUDA, else 0
     cpus_per_job: float = 1.0
+    # Jobs run at once: the process executor's processes (default 1), a cap on Ray's tasks in flight
+    # (default: as many as the cluster holds). The local executor runs one at a time.
+    jobs: int | None = None
     # Use-case weights per category for the overall ranking, e.g. {privacy = 2} (views/ranking.py).
     weights: dict[str, float] = field(default_factory=dict)
     # False: skip report.html and its figures (about 30 s for 20 figures); `ehrbench report` builds them later.
     report: bool = True
 
     def __post_init__(self) -> None:
+        if self.name is not None:
+            try:  # the name becomes a folder under runs/ (RunPlan.default_directory checks it again)
+                path_component(self.name, "name")
+            except InputError as exc:
+                raise ValueError(str(exc)) from None
         if self.repeats < 1:
             raise ValueError(f"repeats must be at least 1, got {self.repeats}")
         if self.samples is not None and self.samples < 1:
             raise ValueError(f"samples must be at least 1, got {self.samples}")
-        if self.timeout is not None and self.timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {self.timeout}")
+        if self.timeout is not None and not (self.timeout > 0):  # NaN fails this too
+            raise ValueError(f"timeout must be a positive number of seconds (inf: no timeout), got {self.timeout}")
+        if self.timeout == math.inf:
+            object.__setattr__(self, "timeout", None)  # an infinite deadline is no deadline
+        for key in ("gpus_per_job", "cpus_per_job"):
+            value = getattr(self, key)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{key} must be a finite number, got {value}")
         if self.gpus_per_job is not None and self.gpus_per_job < 0:
             raise ValueError(f"gpus_per_job must be 0 or more, got {self.gpus_per_job}")
         if self.cpus_per_job <= 0:
             raise ValueError(f"cpus_per_job must be positive, got {self.cpus_per_job}")
+        if self.jobs is not None and self.jobs < 1:
+            raise ValueError(f"jobs must be at least 1, got {self.jobs}")
+        if self.jobs is not None and self.jobs > 1 and self.executor == "local":
+            raise ValueError(f"jobs = {self.jobs} needs executor 'process' or 'ray' (--executor); the local "
+                             f"executor runs one job at a time in this process")
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
         try:
@@ -139,6 +158,18 @@ def build_config(values: dict[str, Any], where: str) -> RunConfig:
     return build_options(RunConfig, values, where, noun="key")
 
 
+# Tables whose keys a flag adds to, instead of replacing the whole table: `--dataset-option seed=1`
+# changes one option of the file's [dataset_options] and keeps the others.
+MERGED_TABLES = ("dataset_options",)
+
+
+def _merge_tables(given: dict[str, Any], under: Mapping[str, Any]) -> None:
+    """Put the keys of ``under``'s tables beneath ``given``'s, for :data:`MERGED_TABLES`."""
+    for key in MERGED_TABLES:
+        if isinstance(given.get(key), Mapping) and isinstance(under.get(key), Mapping):
+            given[key] = {**under[key], **given[key]}
+
+
 def resolve_config(
     file: Path | None, overrides: dict[str, Any], stored: dict[str, Any] | None = None
 ) -> RunConfig:
@@ -151,9 +182,11 @@ def resolve_config(
     where = str(file) if file else "configuration"
     build_config(from_file, where)  # name unknown keys against the file they are in
     given = {**from_file, **{k: v for k, v in overrides.items() if v is not None}}
+    _merge_tables(given, from_file)
     if stored is None:
         return build_config(given, where)
     base = build_config(stored, "run.json")
+    _merge_tables(given, base.to_dict())
     merged = build_config({**base.to_dict(), **given}, where)
     changed = [
         k

@@ -18,8 +18,11 @@ What a plugin's classes declare, as class attributes, is the rest of the contrac
   and ``standard_errors``: ranked keys whose standard error ``compute`` returns too (under
   :func:`ehrbench.api.standard_error_key`), the noise every repeat shares, for the intervals;
 - datasets: ``simulated`` (no real patient), ``default`` (the dataset of a run that names none;
-  one at most), and ``published``: :class:`ehrbench.api.PublishedResults`, a paper's numbers on
-  this dataset, which the report shows beside the measured ones for runs on the real data.
+  one at most), ``profiles`` (option values per run profile, e.g. a small cohort for ``smoke``),
+  ``file_option`` (the option naming the one matrix file it reads: ``ehrbench evaluate`` reads
+  its files through such a dataset), and ``published``: :class:`ehrbench.api.PublishedResults`, a
+  paper's numbers on this dataset, which the report shows beside the measured ones for runs on
+  the real data.
 
 The host knows no plugin by name: whatever a report says about a model, a dataset or a metric
 comes from these declarations.

@@ -18,6 +18,7 @@ import numpy as np
 from ehrbench.atomic import atomic_open
 from ehrbench.errors import InputError
 from ehrbench.seeding import derive_seed
+from ehrbench.text_arrays import read_text_array
 
 
 def _first_bad(mask: np.ndarray) -> tuple[int, int]:
@@ -25,34 +26,62 @@ def _first_bad(mask: np.ndarray) -> tuple[int, int]:
     return int(row), int(col)
 
 
+WORKING_DTYPE = np.float32  # every matrix is held and scored in this dtype (DESIGN.md §3)
+_ROW_BLOCK = 8192
+
+
 def check_values(X: np.ndarray, codes: np.ndarray | None, source: str, binary: bool = False) -> None:
-    """Raise :class:`InputError` naming the first row/column that breaks the value contract."""
+    """Raise :class:`InputError` naming the first row/column that breaks the value contract.
+
+    The checks run on the values as ehrbench will hold them, after the cast to float32: a value
+    that is finite in float64 but beyond float32's range (1e39) would become infinity, and a
+    complex value would lose its imaginary part, so both are errors that name the cell.
+    """
 
     def column(j: int) -> str:
         return f"column '{codes[j]}'" if codes is not None else f"column {j}"
 
+    def fail(row: int, col: int, value: Any, what: str) -> InputError:
+        return InputError(f"{source}: row {row}, {column(col)}: value {value!r} {what}.")
+
     if X.ndim != 2:
         raise InputError(f"{source}: expected a 2-D patients × codes matrix, got shape {X.shape}.")
+    if np.iscomplexobj(X):
+        imaginary = X.imag != 0
+        r, c = _first_bad(imaginary) if imaginary.any() else (0, 0)
+        if X.size == 0:
+            raise InputError(f"{source}: holds complex numbers (dtype {X.dtype}); expected real counts.")
+        raise fail(r, c, X[r, c].item(), f"is a complex number (dtype {X.dtype}); expected real counts")
     if not np.issubdtype(X.dtype, np.number) and X.dtype != bool:
         raise InputError(f"{source}: expected numbers, got values of type {X.dtype}.")
+    if X.shape[1] == 0:
+        raise InputError(f"{source}: the matrix has no code columns (shape {X.shape}); expected patients × codes.")
+    if X.shape[0] == 0:
+        raise InputError(f"{source}: the matrix has no rows (shape {X.shape}); expected at least one patient.")
     checks = [
-        (lambda a: ~np.isfinite(a), "is not a finite number (NaN or infinity)"),
         (lambda a: a < 0, "is negative; expected non-negative counts"),
         (lambda a: a != np.round(a), "is not an integer; expected counts or 0/1"),
     ]
     if binary:
         checks.append((lambda a: a > 1, "is above 1; expected 0/1 for binary data"))
-    for bad, what in checks:
-        # Chunk rows so a 50k × 1k check never allocates a second full-size mask at once.
-        for start in range(0, X.shape[0], 8192):
-            block = X[start : start + 8192]
+    # Rows in blocks, so a 50k × 1k check never allocates a second full-size array at once.
+    for start in range(0, X.shape[0], _ROW_BLOCK):
+        block = np.asarray(X[start : start + _ROW_BLOCK])
+        with np.errstate(over="ignore", invalid="ignore"):
+            cast = block.astype(WORKING_DTYPE)
+        finite = np.isfinite(cast)
+        if not finite.all():
+            r, c = _first_bad(~finite)
+            original = block[r, c].item()
+            what = ("is beyond the range of float32, ehrbench's working precision (largest 3.4e38)"
+                    if np.isfinite(original) else "is not a finite number (NaN or infinity)")
+            raise fail(start + r, c, original, what)
+        for bad, what in checks:
             with np.errstate(invalid="ignore"):
-                mask = bad(block)
+                mask = bad(cast)
             if mask.any():
                 r, c = _first_bad(mask)
-                raise InputError(
-                    f"{source}: row {start + r}, {column(c)}: value {block[r, c].item()!r} {what}."
-                )
+                raise fail(start + r, c, block[r, c].item(), what)
 
 
 @dataclass
@@ -154,16 +183,30 @@ class EHRMatrix:
                         f"(found: {', '.join(sorted(keys)) or 'no arrays'})."
                     )
                 X = npz["X"]
-                codes = npz["codes"]
-                ids = npz["ids"] if "ids" in keys else None
+                codes = _array_or_text(npz, path, "codes")
+                ids = _array_or_text(npz, path, "ids", integers=True) if "ids" in keys else None
                 meta = json.loads(str(npz["meta"])) if "meta" in keys else {}
+                if not isinstance(meta, dict):
+                    raise InputError(f"{path}: its array 'meta' must hold a JSON object, got {type(meta).__name__}.")
+                if not isinstance(meta.get("simulated", False), bool):
+                    raise InputError(f"{path}: meta 'simulated' must be true or false, got {meta['simulated']!r}.")
         except InputError:
             raise
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: its array 'meta' is not valid JSON ({exc}).") from None
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise InputError(f"{path}: not a readable .npz file ({exc}).") from None
         except ValueError as exc:
             raise InputError(f"{path}: cannot read its arrays without pickle ({exc}).") from None
         return from_arrays(X, codes, ids, meta, source=str(path))
+
+
+def _array_or_text(npz: Any, path: Path, key: str, integers: bool = False) -> np.ndarray:
+    """``npz[key]``; an object-dtype array (``np.array(df.columns)``) is read as text, without pickle's code."""
+    try:
+        return npz[key]
+    except ValueError:  # NumPy saved it as a pickle
+        return read_text_array(path, key, integers)
 
 
 def from_arrays(
@@ -201,14 +244,25 @@ class Split:
         }
 
 
+# The fewest patients either side of a split may hold. Metrics on fewer are noise, and the report's
+# aggregates of the test split (reference.npz: per-code prevalence, codes per record) would give
+# away the rows of a split that small.
+MIN_SPLIT_PATIENTS = 10
+
+
 def split(matrix: EHRMatrix, seed: int, test_fraction: float = 0.3) -> Split:
     """A seeded, stratification-free patient split (70/30 by default)."""
     n = matrix.n_patients
     if not 0.0 < test_fraction < 1.0:
         raise InputError(f"test fraction must be between 0 and 1, got {test_fraction}.")
-    if n < 2:
-        raise InputError(f"the dataset has {n} patient(s); a train/test split needs at least 2.")
-    n_test = min(n - 1, max(1, int(round(n * test_fraction))))
+    n_test = min(n - 1, max(1, int(round(n * test_fraction)))) if n >= 2 else n
+    if min(n_test, n - n_test) < MIN_SPLIT_PATIENTS:
+        raise InputError(
+            f"the dataset has {n} patient(s), so a split with test fraction {test_fraction:g} leaves "
+            f"{n - n_test} for training and {n_test} for testing; each split needs at least "
+            f"{MIN_SPLIT_PATIENTS} patients (metrics on fewer are noise, and aggregates of so few rows "
+            f"would reveal them). Use a larger dataset."
+        )
     order = np.random.default_rng(derive_seed(seed, "split")).permutation(n)
     test_idx = np.sort(order[:n_test])
     train_idx = np.sort(order[n_test:])

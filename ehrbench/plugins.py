@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import inspect
 import re
 import sys
 import traceback
@@ -106,6 +107,8 @@ class Registry:
 def _describe_exception(exc: BaseException, path: Path | None = None) -> str:
     """``Type: message`` plus the line in the plugin file where it happened, when known."""
     text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, SystemExit):
+        text = f"SystemExit: the plugin called sys.exit({exc.code!r}) while loading"
     if path is not None:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
         if frames:
@@ -164,10 +167,15 @@ def _check_class(kind: str, cls: Any) -> str | None:
     _, base, pattern = KINDS[kind]
     if not (isinstance(cls, type) and issubclass(cls, base)):
         return f"{cls!r} is not a subclass of ehrbench.{base.__name__}"
-    name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not re.fullmatch(pattern, name):
+    name = cls.__dict__.get("name", getattr(cls, "name", None))
+    # Exactly str (a subclass could print or compare as something else) and matched whole; the
+    # runner re-checks every name where it becomes part of a path (errors.path_component).
+    if type(name) is not str or not re.fullmatch(pattern, name, flags=re.ASCII):
         style = "snake_case" if kind == "metrics" else "kebab-case"
         return f"{cls.__name__}.name must be a {style} string, got {name!r}"
+    if inspect.isabstract(cls):
+        missing = ", ".join(f"{m}()" for m in sorted(cls.__abstractmethods__))
+        return f"{cls.__name__} ({name}) does not implement {missing}, which every {SINGULAR[kind]} must"
     if kind == "metrics":
         if getattr(cls, "category", None) not in CATEGORIES:
             return f"{cls.__name__}.category must be one of {', '.join(CATEGORIES)}"
@@ -193,7 +201,9 @@ def load_registry(plugin_files: list[Path] | tuple[Path, ...] = (), entry_points
             distributions[label] = _distribution(ep)
             try:
                 modules.append((label, ep.load(), None))
-            except Exception as exc:  # any import failure of a third party is reported, not fatal
+            except BaseException as exc:  # any import failure of a third party (sys.exit too) is reported
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
                 registry.broken.append(BrokenPlugin(label, _describe_exception(exc)))
     for raw in plugin_files:
         path = Path(raw).expanduser().resolve()
@@ -202,7 +212,9 @@ def load_registry(plugin_files: list[Path] | tuple[Path, ...] = (), entry_points
         label = f"file {path}"
         try:
             modules.append((label, load_plugin_file(path), path))
-        except Exception as exc:
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             registry.broken.append(BrokenPlugin(label, _describe_exception(exc, path)))
 
     for label, module, path in modules:
@@ -229,7 +241,9 @@ def _call(registry: Registry, source: str, hook: Any) -> list[Any] | None:
     """The hook's list, or None (the source recorded as broken) when it raises."""
     try:
         return list(hook() or [])
-    except Exception as exc:
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
         registry.broken.append(BrokenPlugin(source, f"{hook.__name__}() raised {_describe_exception(exc)}"))
         return None
 
@@ -245,10 +259,11 @@ def _collect(registry: Registry, kind: str, source: str, hook: Any, distribution
         if problem:
             registry.broken.append(BrokenPlugin(source, problem))
             continue
-        existing = registry.entries[kind].get(cls.name)
+        name = cls.__dict__.get("name", getattr(cls, "name", None))  # read once: the name _check_class checked
+        existing = registry.entries[kind].get(name)
         if existing is not None:
-            raise _duplicate(SINGULAR[kind], cls.name, existing.source, source)
-        registry.entries[kind][cls.name] = Entry(kind, cls.name, cls, source, _missing_requirement(cls), distribution)
+            raise _duplicate(SINGULAR[kind], name, existing.source, source)
+        registry.entries[kind][name] = Entry(kind, name, cls, source, _missing_requirement(cls), distribution)
 
 
 def _collect_commands(registry: Registry, group: str, source: str, hook: Any) -> None:

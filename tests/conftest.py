@@ -6,10 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _extras import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401  (the `make test` guard)
 
 from ehrbench.cli import main
 
 PLUGINS = Path(__file__).parent / "plugins"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "reliability: the heavy kill and disk-full loops of tests/test_reliability.py (also marked slow; "
+        "run with -m reliability)")
 
 
 @dataclass

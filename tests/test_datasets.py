@@ -160,9 +160,16 @@ def test_ragged_row_names_the_line(tmp_path: Path) -> None:
     assert "line 3" in load_error(write(tmp_path / "m.csv", "401,428\n1,0\n1,0,1\n"))
 
 
+def test_an_empty_or_out_of_range_cell_is_named_by_line_and_column_as_written(tmp_path: Path) -> None:
+    message = load_error(write(tmp_path / "m.csv", "038,401\n0,1\n1,\n"))
+    assert "m.csv: line 3, column '401': the cell is empty" in message
+    message = load_error(write(tmp_path / "m.csv", "038,401\n0,1\n1,3e38\n1,4e38\n"))
+    assert "m.csv: line 4, column '401': '4e38' is beyond the range of float32" in message
+
+
 @pytest.mark.parametrize(
     ("cell", "what"),
-    [("", "not a finite number"), ("-1", "negative"), ("1.5", "not an integer")],
+    [("-1", "negative"), ("1.5", "not an integer")],
 )
 def test_bad_values_name_row_and_column(tmp_path: Path, cell: str, what: str) -> None:
     text = f"038,401\n0,1\n1,{cell}\n"

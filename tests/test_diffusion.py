@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ehrbench_plugins.generators.diffusion.sampling import ode_times, sample_states
-from ehrbench_plugins.generators.diffusion.score import GaussianPrior, Score
+from ehrbench_plugins.generators.diffusion.score import GaussianPrior, MarginalPrior, Score
 from ehrbench_plugins.generators.diffusion.sde import VPSDE
 from ehrbench_plugins.generators.diffusion.training import dsm_loss, scorenet_lr_factor, stratified_times
 from ehrbench_plugins.generators.diffusion.unet import UNet, UNetConfig, parameter_count
@@ -153,6 +153,45 @@ def test_an_untrained_network_with_the_prior_samples_each_dimensions_gaussian(sa
     x = torch.cat(list(sample_states(score, SDE, 4000, 8, seed=1, sampler=sampler, steps=steps, batch_size=2000)))
     torch.testing.assert_close(x.mean(dim=0), means, atol=0.05, rtol=0.0)
     torch.testing.assert_close(x.std(dim=0), sds, atol=0.05, rtol=0.1)
+
+
+def _mixture_log_density(x, t, values, weights):
+    """log Σ_k w_k N(x; m(t) a_k, σ(t)²) per cell, summed over cells (the diffused marginals)."""
+    m, var = SDE.mean_factor(t).reshape(-1, 1, 1), SDE.variance(t).reshape(-1, 1, 1)
+    log_n = -((x.unsqueeze(-1) - m * values.T) ** 2) / (2 * var) - 0.5 * torch.log(2 * math.pi * var)
+    return torch.logsumexp(log_n + weights.T.log(), dim=-1).sum()
+
+
+@pytest.mark.parametrize("atoms", [2, 3])
+def test_marginal_prior_is_the_exact_score_of_the_empirical_marginals(atoms):
+    """Against autograd of the mixture's log density, in float64, for two and for three atoms."""
+    gen = torch.Generator().manual_seed(0)
+    levels = torch.tensor([-1.0, 1.0, 1.6], dtype=torch.float64)[:atoms]
+    data = levels[torch.multinomial(torch.tensor([0.7, 0.2, 0.1][:atoms]), 5 * 400, True, generator=gen)].reshape(400, 5)
+    data[:, 4] = -1.0  # a constant cell, as a code never seen is
+    prior = MarginalPrior(SDE, 5, atoms=4).double().fit(data)
+    assert prior.values.shape == (atoms, 5)  # only as many atoms as some cell uses
+    weights = prior.log_weights.exp()
+    x = torch.randn(16, 5, dtype=torch.float64, generator=gen).requires_grad_(True)
+    t = torch.rand(16, dtype=torch.float64, generator=gen) * 0.98 + 0.02
+    (expected,) = torch.autograd.grad(_mixture_log_density(x, t, prior.values, weights), x)
+    torch.testing.assert_close(prior(x.detach(), t), expected, rtol=1e-9, atol=1e-9)
+    freq = [(data[:, 0] == v).double().mean() for v in prior.values[:, 0]]
+    torch.testing.assert_close(weights[:, 0], torch.stack(freq))
+
+
+def test_marginal_prior_alone_samples_each_cells_marginal_and_reloads():
+    """A network that outputs zero plus the prior is the independent-marginals sampler: presence rates
+    within 0.01 of the data's over 20,000 draws (standard error ≤ 0.0035) with 5 ODE steps."""
+    rates = torch.tensor([0.0, 0.01, 0.3, 0.5])
+    data = (torch.rand(5000, 4, generator=torch.Generator().manual_seed(0)) < rates).float() * 2 - 1
+    prior = MarginalPrior(SDE, 4).fit(data)
+    score = Score(ZeroNet(), SDE, scale_by_sigma=True, prior=prior)
+    x = torch.cat(list(sample_states(score, SDE, 20000, 4, seed=1, sampler="ode", steps=5, batch_size=20000)))
+    torch.testing.assert_close((x > 0).float().mean(dim=0), (data > 0).float().mean(dim=0), atol=0.01, rtol=0)
+    again = MarginalPrior(SDE, 4)
+    again.load_state_dict(prior.state_dict())
+    torch.testing.assert_close(again.values, prior.values)
 
 
 def test_sampling_is_determined_by_the_seed():

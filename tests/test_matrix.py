@@ -91,6 +91,12 @@ def test_split_is_seeded_disjoint_and_70_30():
     assert s1.manifest() == {"seed": 1, "test_fraction": 0.3, "n_train": 70, "n_test": 30}
 
 
-def test_split_needs_two_patients():
-    with pytest.raises(InputError, match="at least 2"):
-        split(EHRMatrix(np.zeros((1, 1)), ["a"]), 0)
+@pytest.mark.parametrize("n", [1, 2, 3, 20, 31])
+def test_split_refuses_a_dataset_too_small_for_ten_patients_a_side(n):
+    with pytest.raises(InputError, match=f"the dataset has {n} patient.*at least 10 patients"):
+        split(EHRMatrix(np.zeros((n, 1)), ["a"]), 0)
+
+
+def test_the_smallest_split_allowed_has_ten_patients_in_test():
+    s = split(EHRMatrix(np.zeros((32, 1)), ["a"]), 0)
+    assert (s.train.n_patients, s.test.n_patients) == (22, 10)

@@ -21,10 +21,10 @@ from ehrbench_plugins.generators.medgan.losses import (
     gradient_penalty,
     minimax_discriminator_loss,
     non_saturating_generator_loss,
-    reconstruction_loss,
     wasserstein_critic_loss,
     wasserstein_generator_loss,
 )
+from ehrbench_plugins.generators.likelihood import OutputLikelihood
 from ehrbench_plugins.generators.medgan.nets import Decoder, MinibatchDiscriminator, ResidualGenerator
 from ehrbench_plugins.generators.torch_threads import torch_threads
 
@@ -82,7 +82,10 @@ def test_quick_and_smoke_keep_the_networks():
         (MedGAN, {"epochs": 0}, "epochs must be at least 1"),
         (MedGAN, {"learning_rate": 0}, "learning_rate must be positive"),
         (MedGAN, {"bn_decay": 1.0}, "bn_decay must be in"),
-        (MedGAN, {"count_loss": "median"}, "is not one of"),
+        (MedGAN, {"count_reduction": "median"}, "is not one of"),
+        (MedGAN, {"count_loss": "gaussian"}, "is not one of"),
+        (MedGAN, {"decode": "argmax"}, "is not one of"),
+        (MedWGAN, {"gp_interpolation": "cell"}, "is not one of"),
         (MedGAN, {"gp_weight": 5}, "unknown option 'gp_weight'"),
         (MedWGAN, {"gp_weight": -1}, "gp_weight must be 0 or more"),
         (MedBGAN, {"discriminator_dims": []}, "discriminator_dims must be positive"),
@@ -95,7 +98,7 @@ def test_bad_options_are_config_errors(cls, options, message):
 
 # -- networks --------------------------------------------------------------------------------
 def test_network_shapes():
-    gen, dec = ResidualGenerator(8, 3, binary=False, bn_decay=0.99), Decoder(8, 5, binary=True)
+    gen, dec = ResidualGenerator(8, 3, binary=False, bn_decay=0.99), Decoder(8, 5, OutputLikelihood(binary=True))
     disc = MinibatchDiscriminator(5, (7, 6))
     z = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
     x = dec(gen(z))
@@ -124,15 +127,6 @@ def test_discriminator_sees_each_record_beside_the_batch_mean():
 
 
 # -- losses on hand-computed values ------------------------------------------------------------
-def test_reconstruction_losses():
-    target = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-    # Logit 0 is probability ½: every cell costs ln 2, summed over 2 codes.
-    assert reconstruction_loss(target, torch.zeros(2, 2), binary=True).item() == pytest.approx(2 * math.log(2))
-    counts, decoded = torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 0.0]])
-    assert reconstruction_loss(counts, decoded, binary=False).item() == pytest.approx(5.0)
-    assert reconstruction_loss(counts, decoded, binary=False, count_reduction="mean").item() == pytest.approx(2.5)
-
-
 def test_minimax_and_non_saturating_losses():
     real, fake = torch.tensor([0.0, math.log(3)]), torch.tensor([0.0])  # D = ½, ¾ and ½
     expected_d = -(math.log(0.5) + math.log(0.75)) / 2 - math.log(1 - 0.5)
@@ -325,6 +319,11 @@ def test_cli_runs_the_family_with_logs_and_cache(family_run):
     cost = {r["generator"]: r for r in records if r["type"] == "cost"}
     assert all(c["parameters"] > 0 and c["samples_saved"] for c in cost.values())
     assert all((out / "models" / g / "repeat-0" / "COMPLETE").is_file() for g in jobs)
+    # run.json and the report carry every generator's resolved options, the likelihood's included.
+    resolved = json.loads((out / "run.json").read_text())["generator_options"]
+    assert resolved["medgan"]["decode"] == "sample" and resolved["medgan"]["embedding_dim"] == TINY["embedding_dim"]
+    assert resolved["medwgan"]["gp_interpolation"] == "batch"
+    assert "options of medbgan" in (out / "report.html").read_text()
 
 
 def test_cli_flags_a_collapsed_run(cli, family_run, tmp_path):
@@ -344,8 +343,8 @@ def test_cli_flags_a_collapsed_run(cli, family_run, tmp_path):
     cost = {r["generator"]: r for r in records if r["type"] == "cost"}
     job = {r["generator"]: r for r in records if r["type"] == "job"}
     assert all(c["model_loaded"] for c in cost.values()) and job["medgan"]["status"] == "ok"
-    assert any("collapsed" in w for w in job["medgan"]["warnings"])
-    assert not any("collapsed" in w for w in job["medwgan"]["warnings"])
+    assert any(w.startswith("empty records") for w in job["medgan"]["warnings"])
+    assert not any(w.startswith("empty records") for w in job["medwgan"]["warnings"])
     assert any(r["type"] == "metric" for r in records)
 
 

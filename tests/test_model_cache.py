@@ -6,6 +6,7 @@ import importlib.util
 import sys
 
 import numpy as np
+import pandas as pd
 
 from ehrbench.config import resolve_config
 from ehrbench.execution.collapse import sample_warnings
@@ -63,6 +64,10 @@ def test_collapsed_samples_are_flagged_in_the_leaderboard(tmp_path, plugin_file)
     assert any("have no code" in w for w in board.flags["warning"])
     assert "## Flags" in (out / "leaderboard.md").read_text()
     assert "dimension_wise_probability" in set(board.table[board.table.generator == "collapsing"].metric)
+    csv = pd.read_csv(out / "leaderboard.csv")
+    flagged = csv[csv.category == "flags"]
+    assert set(flagged.generator) == {"collapsing"} and set(flagged.direction) == {"info"}
+    assert "flags.empty_records" in set(flagged.metric) and flagged["rank"].isna().all()
 
 
 def test_healthy_sparse_samples_are_not_flagged():
@@ -73,4 +78,4 @@ def test_healthy_sparse_samples_are_not_flagged():
     assert any("distinct rows" in w for w in sample_warnings(np.tile(fake[:2], (200, 1)), real))
     half = fake.copy()
     half[:, : 40] = 0
-    assert sample_warnings(half, np.ones((10, 60), np.float32))[-1].startswith("mode collapse")
+    assert any(w.startswith("common codes missing") for w in sample_warnings(half, np.ones((10, 60), np.float32)))

@@ -14,10 +14,10 @@ from functools import lru_cache
 import click
 
 from ehrbench.cli.evaluate import evaluate
-from ehrbench.cli.listing import list_
+from ehrbench.cli.listing import list_, show
 from ehrbench.cli.run import run
 from ehrbench.cli.views import compare, leaderboard, report
-from ehrbench.errors import EhrbenchError, PluginError
+from ehrbench.errors import EhrbenchError, PluginError, os_error_message
 from ehrbench.plugins import Registry, load_registry
 
 
@@ -60,7 +60,7 @@ def prepare() -> None:
     """Build an ehrbench matrix (.npz) from a dataset's raw files (one command per dataset that offers it)."""
 
 
-for _command in (run, list_, evaluate, report, compare, leaderboard):
+for _command in (run, list_, show, evaluate, report, compare, leaderboard):
     cli.add_command(_command)
 
 
@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:  # the operating system refused (no space, read-only, not a directory): one line
+        click.echo(f"error: {os_error_message(exc)}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,13 @@ def plugin_option(func: Callable) -> Callable:
 
 def registry(plugins: tuple[Path, ...]) -> Registry:
     """The plugins, with a warning on stderr for each one that failed to load."""
+    from rich.text import Text
+
     from ehrbench.cli.console import err
 
     loaded = load_registry(list(plugins))
     for broken in loaded.broken:
-        err.print(f"[yellow]warning:[/yellow] plugin {broken.source} is broken: {broken.error}")
+        err.print(Text.assemble(("warning:", "yellow"), f" plugin {broken.source} is broken: {broken.error}"))
     return loaded
 
 

@@ -90,10 +90,11 @@ def _print_comparison(table, run_a: Path, run_b: Path) -> None:
             metric = wrap_title(f"{r.metric} {arrow(parse_direction(r.direction))}".strip(), max(24, out.width - 56))
             values = (f"{format_mean_std(r.mean_a, r.std_a, DIGITS)}\n"
                       f"{format_mean_std(r.mean_b, r.std_b, DIGITS)}")
-            verdict = f"[{colours[r.verdict]}]{r.verdict}[/]" if r.verdict in colours else r.verdict
             needed = repeats_text(r.repeats_needed)
-            view.add_row(metric, values, format_number(r.difference, DIGITS),
-                         verdict + (f"\nrepeats: {needed}" if needed else ""))
+            verdict = Text(r.verdict, style=colours.get(r.verdict, ""))
+            if needed:
+                verdict.append(f"\nrepeats: {needed}")
+            view.add_row(metric, values, format_number(r.difference, DIGITS), verdict)
         out.print(view)
     hidden = len(table) - len(ranked)
     if hidden:

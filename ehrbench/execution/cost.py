@@ -1,4 +1,12 @@
-"""Measuring what a job costs: wall time, peak CPU resident memory, peak GPU memory.
+"""Measuring what a job costs: wall time, CPU time, peak CPU resident memory, peak GPU memory.
+
+CPU seconds are user + system time of the process that runs the step, all its threads (BLAS and
+torch's intra-op pools included), plus that of child processes it started and waited for, taken as
+the difference of ``getrusage`` before and after the step. The job's own: under the process
+executor it is the job's interpreter; under the local executor the driver's other threads (the
+progress display) add a few milliseconds a second; a Ray worker runs one task at a time. Unlike
+wall time, it does not grow when other programs share the cores, so it is the cost to compare on a
+shared machine (it does grow with spin-waiting threads, and it misses time spent on a GPU).
 
 Peak RSS is per job: on Linux the kernel's high-water mark (VmHWM) is reset before each
 measured step through ``/proc/self/clear_refs``; elsewhere the process-wide peak is used.
@@ -86,9 +94,17 @@ def _utilization(torch) -> _Utilization | None:
         return None
 
 
+def cpu_seconds() -> float:
+    """User + system seconds of this process (every thread) and of its waited-for children so far."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 @dataclass
 class Measurement:
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # user + system, this process's threads and waited-for children
     peak_rss_mb: float = 0.0
     peak_gpu_mb: float | None = None
     gpu_seconds: float | None = None  # CUDA-event time from the step's start to its end
@@ -109,6 +125,7 @@ def measure(device: str = "cpu") -> Iterator[Measurement]:
         busy = _utilization(torch)
         began.record()
     start = time.perf_counter()
+    cpu_start = cpu_seconds()
     try:
         yield m
     finally:
@@ -119,6 +136,7 @@ def measure(device: str = "cpu") -> Iterator[Measurement]:
             m.gpu_seconds = began.elapsed_time(ended) / 1000
             m.gpu_utilization = busy.stop() if busy is not None else None
         m.seconds = time.perf_counter() - start
+        m.cpu_seconds = cpu_seconds() - cpu_start
         m.peak_rss_mb = _peak_rss_mb()
 
 

@@ -8,8 +8,9 @@ at once, so a job reported as started is running, and results never pile up unre
 
 Ray is configured deliberately:
 
-- A local runtime (no ``--ray-address``) binds to 127.0.0.1 and starts without the dashboard.
-  ``--ray-address auto`` (or ``HOST:PORT``) joins a running cluster instead.
+- A local runtime (no ``--ray-address``) listens on 127.0.0.1 only (every server it starts) and
+  starts without the dashboard. ``--ray-address auto`` (or ``HOST:PORT``) joins a running cluster
+  instead; an address where nothing answers fails within seconds.
 - Usage statistics are off (``RAY_USAGE_STATS_ENABLED=0``) unless the user set the variable.
 - Token authentication follows ``RAY_AUTH_MODE`` when the user set it; otherwise Ray's own
   default applies (a new local runtime gets a token; joining a cluster uses the token found
@@ -28,6 +29,9 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -45,6 +49,50 @@ def _import_ray() -> Any:
     return ray
 
 
+# Ray's own switch between a loopback-only node and a cluster node: while it is off, Ray resolves
+# 127.0.0.1 to itself instead of to the machine's outward address, and every server it starts (GCS,
+# raylet, object manager, workers, agents) binds to 127.0.0.1 (checked by tests/test_executors_ray.py).
+_CLUSTER_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+_CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+@contextmanager
+def _loopback_only(ray: Any) -> Iterator[None]:
+    """Start a local runtime that listens on the loopback interface only, then restore Ray's setting."""
+    from ray._private import ray_constants
+
+    before_env, before_flag = os.environ.get(_CLUSTER_SWITCH), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[_CLUSTER_SWITCH] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before_flag
+        if before_env is None:
+            os.environ.pop(_CLUSTER_SWITCH, None)
+        else:
+            os.environ[_CLUSTER_SWITCH] = before_env
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, not minutes, when nothing answers at ``--ray-address HOST:PORT``."""
+    if address == "auto":
+        return  # Ray finds a cluster started on this machine, or says at once that there is none
+    target = address.split("://", 1)[-1].rsplit("/", 1)[0]
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"--ray-address {address}: expected 'auto' or HOST:PORT (e.g. 10.0.0.5:6379).")
+    host = host.strip("[]")
+    try:
+        socket.create_connection((host, int(port)), timeout=_CONNECT_TIMEOUT_SECONDS).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"--ray-address {address}: nothing answers there ({exc.strerror or exc} within "
+            f"{_CONNECT_TIMEOUT_SECONDS:g} s). Start a cluster with `ray start --head`, check the address, "
+            f"or leave --ray-address out to start a local Ray runtime."
+        ) from None
+
+
 def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     """Start a local Ray runtime (``address`` None) or join a cluster; False when Ray was already up."""
     ray = _import_ray()
@@ -54,8 +102,10 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING, "namespace": "ehrbench"}
     try:
         if address is None:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **options)
+            with _loopback_only(ray):
+                ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **options)
         else:
+            _check_reachable(address)
             ray.init(address=address, **options)
     except ConnectionError as exc:
         raise ConfigError(
@@ -90,8 +140,10 @@ class RayExecutor:
     name = "ray"
     requires: tuple[str, ...] = ("ray",)
 
-    def __init__(self, address: str | None = None, cpus_per_job: float = 1.0, gpus_per_job: float = 0.0) -> None:
+    def __init__(self, address: str | None = None, cpus_per_job: float = 1.0, gpus_per_job: float = 0.0,
+                 jobs: int | None = None) -> None:
         self.address = address
+        self.jobs = jobs  # a cap on tasks in flight; None: as many as the cluster holds
         self.cpus_per_job = cpus_per_job
         self.gpus_per_job = gpus_per_job
         ray = _import_ray()
@@ -131,7 +183,7 @@ class RayExecutor:
             data_ref = ray.put((data.train, data.test))
             queue = [self._prepare(spec) for spec in specs]
             while queue or in_flight:
-                capacity = self._capacity(ray)
+                capacity = self._capacity(ray) if self.jobs is None else min(self._capacity(ray), self.jobs)
                 while queue and len(in_flight) < capacity:
                     spec = queue.pop(0)
                     in_flight[remote.remote(spec, data_ref)] = spec

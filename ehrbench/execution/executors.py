@@ -8,7 +8,7 @@ through :class:`~ehrbench.execution.job.JobEvents` as it arrives. Three executor
   deadline (main thread, POSIX): it interrupts Python code between bytecodes, so a generator
   stuck inside one long native call is stopped when that call returns.
 - ``process`` (:mod:`ehrbench.execution.executor_process`): each job in its own interpreter, with a
-  hard timeout, crash isolation and the job's own peak RSS.
+  hard timeout, crash isolation and the job's own peak RSS; ``--jobs N`` runs N at once.
 - ``ray`` (:mod:`ehrbench.execution.executor_ray`): each job a Ray task; Ray is imported only there.
 """
 
@@ -59,12 +59,12 @@ def make_executor(config: RunConfig, device: str) -> Executor:
     if config.executor == "process":
         from ehrbench.execution.executor_process import ProcessExecutor
 
-        return ProcessExecutor()
+        return ProcessExecutor(jobs=config.jobs or 1)
     if config.executor == "ray":
         from ehrbench.execution.executor_ray import RayExecutor
 
         gpus = config.gpus_per_job if config.gpus_per_job is not None else (1.0 if device.startswith("cuda") else 0.0)
-        return RayExecutor(config.ray_address, cpus_per_job=config.cpus_per_job, gpus_per_job=gpus)
+        return RayExecutor(config.ray_address, cpus_per_job=config.cpus_per_job, gpus_per_job=gpus, jobs=config.jobs)
     return LocalExecutor()
 
 

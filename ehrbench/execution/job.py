@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +22,7 @@ import numpy as np
 
 from ehrbench.api import Generator, Metric, ProgressReporter, RunContext, null_progress
 from ehrbench.errors import InputError
-from ehrbench.execution import model_cache
+from ehrbench.execution import failure, model_cache
 from ehrbench.execution.collapse import sample_warnings
 from ehrbench.execution.cost import measure, weighted_utilization
 from ehrbench.execution.scoring import score_rows
@@ -60,6 +60,7 @@ class GenerationOutcome:
     cost: dict[str, Any] = field(default_factory=dict)
     training_log: dict[str, list[float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    traceback: str | None = None  # a failure's full traceback, the plugin's own frame marked
 
 
 @contextmanager
@@ -95,12 +96,29 @@ def sample_problem(samples: Any, n: int, d: int, representation: str) -> str | N
     return None
 
 
-def _failure(exc: BaseException) -> str:
-    if isinstance(exc, JobTimeout):
-        return str(exc)
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+def _failure(exc: BaseException, cls: type) -> str:
+    return str(exc) if isinstance(exc, JobTimeout) else failure.describe(exc, cls)
+
+
+def contained(exc: BaseException) -> bool:
+    """Whether a plugin's exception is the job's failure (recorded) rather than the run's end.
+
+    Everything a plugin raises is contained, ``sys.exit()`` and other ``BaseException`` subclasses
+    included, except the user's Ctrl-C (KeyboardInterrupt), which stops the run.
+    """
+    return not isinstance(exc, KeyboardInterrupt)
+
+
+def read_only(X: np.ndarray) -> np.ndarray:
+    """A view of ``X`` that cannot be written: a generator that modifies its training array in
+    place fails (that job only) instead of corrupting every later job and metric."""
+    view = X.view()
+    view.flags.writeable = False
+    return view
+
+
+# torch warns once when it wraps an array it may not write; the array is read-only on purpose.
+_READ_ONLY_WARNING = "The given NumPy array is not writable"
 
 
 def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReporter = null_progress) -> GenerationOutcome:
@@ -114,9 +132,11 @@ def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReport
         progress=progress,
     )
     cost: dict[str, Any] = {"device": task.device, "n_samples": task.n_samples}
+    X_train = read_only(X_train)
     stage = "configure"
     try:
-        with deadline(task.timeout):
+        with deadline(task.timeout), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_READ_ONLY_WARNING)
             generator = task.generator_cls.configure(task.profile, task.options)
             cache = task.model_dir if generator.can_save() else None
             if cache is not None and model_cache.is_complete(cache):
@@ -132,16 +152,24 @@ def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReport
                     generator.fit(X_train, ctx)
                 if cache is not None:
                     stage = "save"
-                    model_cache.save(generator, cache)
+                    problem = model_cache.save(generator, cache)
+                    if problem:  # the cache is an optimisation: the job goes on, resume fits again
+                        cost["model_save_error"] = problem
+                        progress(f"warning: the fitted model was not cached ({problem})")
             stage = "sample"
             progress("sampling")
             with measure(task.device) as draw:
                 samples = generator.sample(task.n_samples, ctx)
-    except Exception as exc:  # a generator's failure is recorded, never fatal to the run
-        return GenerationOutcome(Status.FAILED, f"{stage}: {_failure(exc)}", cost=cost)
+    except BaseException as exc:  # a generator's failure (sys.exit included) is recorded, never fatal to the run
+        if not contained(exc):
+            raise
+        return GenerationOutcome(Status.FAILED, f"{stage}: {_failure(exc, task.generator_cls)}", cost=cost,
+                                 traceback=failure.format_traceback(exc, task.generator_cls))
     cost.update(
         fit_seconds=fit.seconds,
         sample_seconds=draw.seconds,
+        fit_cpu_seconds=fit.cpu_seconds,
+        sample_cpu_seconds=draw.cpu_seconds,
         records_per_second=task.n_samples / draw.seconds if draw.seconds > 0 else None,
         peak_rss_mb=max(fit.peak_rss_mb, draw.peak_rss_mb),
         peak_gpu_mb=_max_or_none(fit.peak_gpu_mb, draw.peak_gpu_mb),
@@ -155,12 +183,17 @@ def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReport
             gpu_utilization=weighted_utilization(fit, draw),
         )
     log = _training_log(generator)
-    problem = sample_problem(samples, task.n_samples, X_train.shape[1], task.representation)
+    try:
+        problem = sample_problem(samples, task.n_samples, X_train.shape[1], task.representation)
+    except BaseException as exc:  # e.g. an ndarray subclass whose methods raise
+        if not contained(exc):
+            raise
+        problem = _failure(exc, task.generator_cls)
     if problem:
         return GenerationOutcome(Status.FAILED, f"invalid sample: {problem}", cost=cost, training_log=log)
+    samples = np.asarray(samples, dtype=np.float32)  # the cast check_values validated
     return GenerationOutcome(
-        Status.OK, samples=samples.astype(np.float32, copy=False), cost=cost, training_log=log,
-        warnings=sample_warnings(samples, X_train),
+        Status.OK, samples=samples, cost=cost, training_log=log, warnings=sample_warnings(samples, X_train),
     )
 
 
@@ -169,7 +202,9 @@ def _training_log(generator: Generator) -> dict[str, list[float]]:
     try:
         log = generator.training_log() or {}
         return {str(k): [float(v) for v in values] for k, values in log.items()}
-    except Exception:
+    except BaseException as exc:
+        if not contained(exc):
+            raise
         return {}
 
 

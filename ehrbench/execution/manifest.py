@@ -36,6 +36,12 @@ def run_manifest(plan: RunPlan, registry: Registry, run: RunDirectory, dataset: 
         "generators": plan.generators,
         "metrics": plan.metrics,
         "metric_options": {n: m.options_dict() for n, m in plan.metric_instances.items()},
+        # Every generator's options as its profile and the user's overrides resolve them.
+        "generator_options": {
+            n: registry.get("generators", n).configure(
+                plan.config.profile, plan.config.generator_options.get(n)).options_dict()
+            for n in plan.generators
+        },
         "tradeoff_axes": {n: m.tradeoff_axis for n, m in plan.metric_instances.items() if m.tradeoff_axis is not None},
         "plugins": {
             kind: {n: registry.entry(kind, n).source for n in names}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ehrbench.api import Metric
 from ehrbench.config import RunConfig
-from ehrbench.errors import ConfigError
+from ehrbench.errors import ConfigError, path_component
 from ehrbench.execution.device import resolve_device
 from ehrbench.execution.job import Job
 from ehrbench.plugins import Entry, Registry
@@ -47,7 +47,8 @@ class RunPlan:
     def default_directory(self) -> Path:
         """``runs/<name or dataset>-<profile>-<time>``: where a run goes without ``--out``."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        return Path("runs") / f"{self.config.name or self.dataset}-{self.config.profile}-{stamp}"
+        name = f"{self.config.name or self.dataset}-{self.config.profile}-{stamp}"
+        return Path("runs") / path_component(name, "run name")
 
 
 def _default_dataset(registry: Registry) -> str:
@@ -61,7 +62,7 @@ def _default_dataset(registry: Registry) -> str:
 def plan_run(config: RunConfig, registry: Registry) -> RunPlan:
     """Check every name and option before anything runs, so bad input fails in a second."""
     dataset = config.dataset if config.dataset is not None else _default_dataset(registry)
-    registry.get("datasets", dataset).configure(config.dataset_options)
+    registry.get("datasets", dataset).configure(config.dataset_options, config.profile)
     generators = config.generators if config.generators is not None else registry.defaults("generators")
     metrics = config.metrics if config.metrics is not None else registry.defaults("metrics")
     if not generators:

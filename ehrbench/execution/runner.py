@@ -35,7 +35,8 @@ class RunObserver(Protocol):
     def jobs_planned(self, total: int, already_done: int) -> None: ...
     def job_started(self, job: Job) -> None: ...
     def job_progress(self, job: Job, message: str | None, completed: float | None, total: float | None) -> None: ...
-    def job_finished(self, job: Job, status: str, reason: str | None) -> None: ...
+    def job_finished(self, job: Job, status: str, reason: str | None, traceback: str | None = None) -> None: ...
+    def metric_failed(self, job: Job, metric: str, reason: str, traceback: str | None) -> None: ...
 
 
 class SilentObserver:
@@ -43,7 +44,8 @@ class SilentObserver:
     def jobs_planned(self, total: int, already_done: int) -> None: ...
     def job_started(self, job: Job) -> None: ...
     def job_progress(self, job: Job, message: str | None, completed: float | None, total: float | None) -> None: ...
-    def job_finished(self, job: Job, status: str, reason: str | None) -> None: ...
+    def job_finished(self, job: Job, status: str, reason: str | None, traceback: str | None = None) -> None: ...
+    def metric_failed(self, job: Job, metric: str, reason: str, traceback: str | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,11 @@ class Runner:
 
     # -- setup -----------------------------------------------------------------------------
     def _check_run_dir(self) -> None:
+        """A new run needs an empty folder; ``--resume`` needs a run (or one killed before it wrote
+        run.json, which then starts afresh)."""
         if self.resume:
-            self.directory.read_manifest()
+            if not self.directory.never_started():
+                self.directory.read_manifest()
         elif not self.directory.is_empty():
             raise ConfigError(
                 f"{self.directory} already exists and is not empty. Pass --resume to finish the run "
@@ -93,17 +98,20 @@ class Runner:
             )
 
     def _load_data(self) -> tuple[Split, dict[str, Any]]:
-        dataset = self.registry.get("datasets", self.plan.dataset).configure(self.config.dataset_options)
+        dataset = self.registry.get("datasets", self.plan.dataset).configure(self.config.dataset_options, self.config.profile)
         self.observer.stage(f"loading dataset {self.plan.dataset}")
         matrix = dataset.load().as_representation(self.config.representation)
         fingerprint = dataset.fingerprint()
         data_split = split(matrix, self.config.seed, self.config.test_fraction)
+        for part in (data_split.train, data_split.test):  # no generator or metric may change the real split
+            part.X.flags.writeable = False
         info = {
             "name": dataset.name,
             "options": dataset.options_dict(),
             "fingerprint": fingerprint,
-            # A simulated cohort saved to .npz and read back by `matrix` stays marked simulated.
-            "simulated": dataset.simulated or bool(matrix.meta.get("simulated")),
+            # A simulated cohort saved to .npz and read back by `matrix` stays marked simulated
+            # (EHRMatrix.load accepts only true or false there).
+            "simulated": bool(dataset.simulated) or matrix.meta.get("simulated") is True,
             "n_patients": matrix.n_patients,
             "n_codes": matrix.n_codes,
             "representation": self.config.representation,
@@ -115,7 +123,7 @@ class Runner:
 
     def _write_manifest(self, data_split: Split, dataset_info: dict[str, Any]) -> None:
         previous = None
-        if self.resume:
+        if self.resume and not self.directory.never_started():
             previous = self.directory.read_manifest()
             stored_fp = previous.get("dataset", {}).get("fingerprint")
             if stored_fp != dataset_info["fingerprint"]:
@@ -132,27 +140,33 @@ class Runner:
 
     # -- execution -------------------------------------------------------------------------
     def run(self) -> FinishedRun:
-        """Run every unfinished job, then write the leaderboards, the reference and the report."""
+        """Run every unfinished job, then write the leaderboards, the reference and the report.
+
+        The whole run holds the directory's lock: a second writer is refused, not run twice.
+        """
         self._check_run_dir()
         data_split, dataset_info = self._load_data()
         self.directory.create()
-        self._write_manifest(data_split, dataset_info)
-        self.directory.store.repair()
-        records = self.directory.store.read()
-        done = closed_jobs(records)
-        jobs = self.plan.jobs()
-        self.observer.jobs_planned(len(jobs), sum(1 for j in jobs if (j.generator, j.repeat) in done))
-        pending = []
-        for job in jobs:
-            if (job.generator, job.repeat) in done:
-                continue
-            reusable = open_generation(records, (job.generator, job.repeat))
-            if reusable is not None and self.directory.sample_path(job.generator, job.repeat).exists():
-                self._score_saved(job, reusable, data_split)
-            else:
-                pending.append(self._spec(job, data_split))
-        self.executor.run(pending, data_split, _Recorder(self, data_split))
-        return self._finish(data_split)
+        with self.directory.lock():
+            self._check_run_dir()  # again, now that no other writer can change the answer
+            self.directory.remove_temporaries()
+            self._write_manifest(data_split, dataset_info)
+            self.directory.store.repair()
+            records = self.directory.store.read()
+            done = closed_jobs(records)
+            jobs = self.plan.jobs()
+            self.observer.jobs_planned(len(jobs), sum(1 for j in jobs if (j.generator, j.repeat) in done))
+            pending = []
+            for job in jobs:
+                if (job.generator, job.repeat) in done:
+                    continue
+                reusable = open_generation(records, (job.generator, job.repeat))
+                if reusable is not None and self.directory.sample_path(job.generator, job.repeat).exists():
+                    self._score_saved(job, reusable, data_split)
+                else:
+                    pending.append(self._spec(job, data_split))
+            self.executor.run(pending, data_split, _Recorder(self, data_split))
+            return self._finish(data_split)
 
     def _finish(self, data_split: Split) -> FinishedRun:
         self.directory.update_manifest(finished_at=now())
@@ -167,7 +181,7 @@ class Runner:
         """Where the job's fitted model is cached; None for generators that hold real rows."""
         if self.registry.get("generators", job.generator).releases_real_records:
             return None
-        return self.directory.model_dir(job.generator, job.repeat)
+        return self.directory.model_dir(job.generator, job.repeat).absolute()
 
     def _spec(self, job: Job, data_split: Split) -> JobSpec:
         cls = self.registry.get("generators", job.generator)
@@ -181,7 +195,7 @@ class Runner:
             representation=self.config.representation,
             n_samples=self._n_samples(data_split),
             timeout=self.config.timeout,
-            scratch_dir=self.directory.scratch_dir(job.generator, job.repeat),
+            scratch_dir=self.directory.scratch_dir(job.generator, job.repeat).absolute(),  # jobs run elsewhere
             model_dir=self._model_dir(job),
         )
         return JobSpec(job, uuid.uuid4().hex[:12], bool(cls.calibration), task, self.plan.metric_instances,
@@ -205,9 +219,11 @@ class Runner:
         training = [{**spec.record(Kind.TRAINING), "curves": outcome.training_log}] if outcome.training_log else []
         if outcome.status != Status.OK:
             cost["reason"] = outcome.reason
-            self.directory.store.append([cost, *training,
-                                   {**spec.record(Kind.JOB), "status": Status.FAILED, "reason": outcome.reason}])
-            self.observer.job_finished(job, Status.FAILED, outcome.reason)
+            closing = {**spec.record(Kind.JOB), "status": Status.FAILED, "reason": outcome.reason}
+            if outcome.traceback:
+                closing["traceback"] = outcome.traceback
+            self.directory.store.append([*training, cost, closing])
+            self.observer.job_finished(job, Status.FAILED, outcome.reason, outcome.traceback)
             return
         cost["warnings"] = outcome.warnings
         if spec.keep_samples and outcome.samples is not None:
@@ -216,15 +232,21 @@ class Runner:
             cost["samples_saved"] = True
         else:
             cost["samples_saved"] = False  # real patient rows never go to disk
-        self.directory.store.append([cost, *training])
+        self.directory.store.append([*training, cost])  # cost last: it marks the sample usable on resume
         self._warnings[(job.generator, job.repeat)] = list(outcome.warnings)
         for warning in outcome.warnings:
             self.observer.job_progress(job, f"warning: {warning}", None, None)
 
     def _record_scores(self, spec: JobSpec, rows: list[dict[str, Any]]) -> None:
-        """The metric rows and the closing ``job`` record, in one append."""
+        """The metric rows and the closing ``job`` record, in one append, under a fresh batch id: a
+        torn earlier batch of the same attempt (records.py) never counts beside this one."""
         warnings = self._warnings.pop((spec.job.generator, spec.job.repeat), [])
-        self.directory.store.append([*rows, {**spec.record(Kind.JOB), "status": Status.OK, "warnings": warnings}])
+        batch = uuid.uuid4().hex[:12]
+        self.directory.store.append([*({**row, "batch": batch} for row in rows),
+                                     {**spec.record(Kind.JOB), "status": Status.OK, "warnings": warnings, "batch": batch}])
+        for row in rows:
+            if row["type"] == Kind.METRIC_FAILURE:
+                self.observer.metric_failed(spec.job, row["metric"], row["reason"], row.get("traceback"))
         self.observer.job_finished(spec.job, Status.OK, None)
 
     def _record_lost(self, spec: JobSpec, reason: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ehrbench.api import Metric, ProgressReporter, RunContext, flat_key, null_progress, standard_error_key
+from ehrbench.execution import failure
 from ehrbench.matrix import EHRMatrix
 from ehrbench.rundir.records import Kind, direction_fields
 from ehrbench.seeding import derive_seed
@@ -62,8 +63,12 @@ def score_rows(
         start = time.perf_counter()
         try:
             values = compute_metric(metric, train, test, synthetic, ctx)
-        except Exception as exc:  # a metric's failure is recorded beside the others
-            rows.append({**base, "type": Kind.METRIC_FAILURE, "metric": name, "reason": f"{type(exc).__name__}: {exc}"})
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 a metric's failure (sys.exit included) is recorded beside the others
+            rows.append({**base, "type": Kind.METRIC_FAILURE, "metric": name,
+                         "reason": failure.describe(exc, type(metric)),
+                         "traceback": failure.format_traceback(exc, type(metric))})
             continue
         seconds = time.perf_counter() - start
         # A declared standard error travels on its key's record, not as a number of its own.

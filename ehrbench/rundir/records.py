@@ -10,7 +10,11 @@ Kinds (the ``type`` field), one JSON object per line:
   the same append as the job's metric rows.
 
 Each record carries the ``attempt`` id of the job execution that wrote it. Only rows of a job's
-last closed attempt count, so a run killed at any point and resumed never double-counts.
+last closed attempt count, so a run killed at any point and resumed never double-counts. The
+metric rows and the ``job`` record of one scoring also share a ``batch`` id: an append cut short
+(a full disk, a kill) can leave some metric rows of an attempt without their ``job`` record, and
+when that sample is scored again on resume, under the same attempt, only the batch the ``job``
+record closes counts.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ehrbench.api import Direction
+from ehrbench.errors import InputError, path_component
 
 JobKey = tuple[str, int]
 Record = dict[str, Any]
@@ -33,6 +38,11 @@ class Kind:
     METRIC_FAILURE = "metric_failure"
     TRAINING = "training"
     JOB = "job"
+
+
+KINDS = (Kind.COST, Kind.METRIC, Kind.METRIC_FAILURE, Kind.TRAINING, Kind.JOB)
+# Record kinds that a scoring writes, in one append with its closing ``job`` record.
+SCORING_KINDS = (Kind.METRIC, Kind.METRIC_FAILURE)
 
 
 class Status:
@@ -56,9 +66,48 @@ def closed_jobs(records: list[Record]) -> dict[JobKey, Record]:
 
 
 def current_records(records: list[Record]) -> list[Record]:
-    """Records that belong to the last closed attempt of their job, in file order."""
-    attempts = {key: job["attempt"] for key, job in closed_jobs(records).items()}
-    return [r for r in records if attempts.get(job_key(r)) == r.get("attempt")]
+    """Records that belong to the last closed attempt of their job, in file order; of its metric
+    rows, only those of the batch its ``job`` record closes (an earlier, torn batch never counts)."""
+    closing = closed_jobs(records)
+
+    def counts(r: Record) -> bool:
+        job = closing.get(job_key(r))
+        if job is None or job["attempt"] != r.get("attempt"):
+            return False
+        return r.get("type") not in SCORING_KINDS or r.get("batch") == job.get("batch")
+
+    return [r for r in records if counts(r)]
+
+
+def record_problem(record: Any) -> str | None:
+    """Why ``record`` (one parsed line of results.jsonl) is not a record ehrbench wrote, or None."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}"
+    kind = record.get("type")
+    if kind not in KINDS:
+        return f"unknown record type {kind!r}; expected one of {', '.join(KINDS)}"
+    try:
+        path_component(record.get("generator"), "generator name")
+    except InputError as exc:
+        return str(exc)
+    repeat = record.get("repeat")
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
+        return f"field 'repeat' must be a non-negative integer, got {repeat!r}"
+    if not isinstance(record.get("attempt"), str):
+        return f"field 'attempt' must be a string, got {record.get('attempt')!r}"
+    if kind in (Kind.COST, Kind.JOB) and record.get("status") not in (Status.OK, Status.FAILED):
+        return f"field 'status' must be '{Status.OK}' or '{Status.FAILED}', got {record.get('status')!r}"
+    if kind in SCORING_KINDS and not isinstance(record.get("metric"), str):
+        return f"field 'metric' must be a string, got {record.get('metric')!r}"
+    if kind == Kind.METRIC:
+        value = record.get("value")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"field 'value' must be a number, got {value!r}"
+        if not isinstance(record.get("category"), str):
+            return f"field 'category' must be a string, got {record.get('category')!r}"
+    if kind == Kind.TRAINING and not isinstance(record.get("curves"), dict):
+        return f"field 'curves' must be an object, got {record.get('curves')!r}"
+    return None
 
 
 def ok_jobs(records: list[Record]) -> list[JobKey]:
@@ -99,3 +148,8 @@ def record_direction(record: Mapping[str, Any]) -> Direction | None:
     if target is None or (isinstance(target, float) and math.isnan(target)):
         return Direction(bool(record["higher_is_better"]), None)
     return Direction(bool(record["higher_is_better"]), float(target))
+
+
+def flag_kind(warning: str) -> str:
+    """The kind of a flag record's warning (its text before the first colon)."""
+    return warning.split(":", 1)[0].strip()

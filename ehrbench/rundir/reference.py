@@ -16,6 +16,7 @@ import numpy as np
 
 from ehrbench.atomic import atomic_open
 from ehrbench.errors import InputError
+from ehrbench.matrix import MIN_SPLIT_PATIENTS
 
 TOP_CODES = 30  # codes in the correlation-difference matrix: readable as a heatmap
 _ROW_BLOCK = 8192
@@ -90,8 +91,15 @@ def build_reference(X_test: np.ndarray, codes: np.ndarray, k: int = TOP_CODES) -
 
 
 def write_reference(path: Path, reference: Reference) -> Path:
-    """Write ``reference`` to ``path`` (a run's ``RunDirectory.reference_path``), atomically."""
+    """Write ``reference`` to ``path`` (a run's ``RunDirectory.reference_path``), atomically.
+
+    Refused for a split so small that its aggregates would give its rows away (the split itself
+    refuses such a dataset first: matrix.MIN_SPLIT_PATIENTS).
+    """
     r = reference.real
+    if r.n_rows < MIN_SPLIT_PATIENTS:
+        raise InputError(f"the test split has {r.n_rows} patient(s); aggregates of fewer than "
+                         f"{MIN_SPLIT_PATIENTS} would reveal their rows, so {path.name} is not written.")
     with atomic_open(path, "wb") as fh:
         np.savez_compressed(
             fh, codes=reference.codes, top_index=reference.top_index, n_rows=np.int64(r.n_rows),

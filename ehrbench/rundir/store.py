@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ehrbench.errors import InputError
+from ehrbench.rundir.records import record_problem
 
 
 class ResultStore:
@@ -52,15 +53,22 @@ class ResultStore:
         """All complete records; a corrupt line other than a torn last one is an error."""
         if not self.path.exists():
             return []
-        lines = self.path.read_text(encoding="utf-8").split("\n")
+        try:
+            lines = self.path.read_text(encoding="utf-8").split("\n")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{self.path}: not UTF-8 text ({exc}); the file is damaged.") from None
         records = []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError as exc:
                 if number == len(lines):  # torn last line (no newline after it): ignored
                     break
                 raise InputError(f"{self.path}: line {number} is not valid JSON ({exc}).") from None
+            problem = record_problem(record)
+            if problem:
+                raise InputError(f"{self.path}: line {number} is not an ehrbench record: {problem}.")
+            records.append(record)
         return records

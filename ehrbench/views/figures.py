@@ -20,6 +20,12 @@ REAL_COLOUR = "#222222"
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 
 
+def plain(text: object) -> str:
+    """``text`` as matplotlib draws it literally: a ``$`` would start math text, and a code named
+    ``$\\notacommand$`` would stop the report with a parse error."""
+    return str(text).replace("$", r"\$")
+
+
 def _figure(width: float, height: float, left: float = 0.12, bottom: float = 0.12, right: float = 0.97,
             top: float = 0.9, wspace: float = 0.2) -> Figure:
     """A figure with fixed margins: constrained layout costs more than the drawing itself."""
@@ -63,7 +69,7 @@ def prevalence_scatter(real: np.ndarray, synthetic: np.ndarray, generator: str, 
     ax.set_ylim(lo, 1.05)
     ax.set_xlabel("real test prevalence (0 drawn at 1/(2n))", fontsize=8)
     ax.set_ylabel("synthetic prevalence (0 drawn at 1/(2n))", fontsize=8)
-    ax.set_title(f"{generator}: code prevalence", fontsize=9)
+    ax.set_title(f"{plain(generator)}: code prevalence", fontsize=9)
     ax.tick_params(labelsize=7)
     return fig
 
@@ -75,10 +81,10 @@ def correlation_difference(real: np.ndarray, synthetic: np.ndarray, labels: Sequ
     ax = fig.add_subplot()
     image = ax.imshow(diff, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     ticks = np.arange(len(labels))
-    ax.set_xticks(ticks, labels=list(labels), rotation=90, fontsize=5)
-    ax.set_yticks(ticks, labels=list(labels), fontsize=5)
+    ax.set_xticks(ticks, labels=[plain(label) for label in labels], rotation=90, fontsize=5)
+    ax.set_yticks(ticks, labels=[plain(label) for label in labels], fontsize=5)
     fro = float(np.sqrt((diff**2).sum()))
-    ax.set_title(f"{generator}: correlation difference, top {len(labels)} codes\n‖Δ‖_F = {fro:.3g}", fontsize=9)
+    ax.set_title(f"{plain(generator)}: correlation difference, top {len(labels)} codes\n‖Δ‖_F = {fro:.3g}", fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8, extend="both", fraction=0.05, pad=0.03).ax.tick_params(labelsize=7)
     return fig
 
@@ -94,7 +100,7 @@ def codes_per_record(real: np.ndarray, synthetic: Mapping[str, np.ndarray]) -> F
 
     draw(real, "real (test split)", REAL_COLOUR, 2.0)
     for i, (name, hist) in enumerate(synthetic.items()):
-        draw(hist, name, PALETTE[i % len(PALETTE)], 1.0)
+        draw(hist, plain(name), PALETTE[i % len(PALETTE)], 1.0)
     ax.set_xlabel("distinct codes per record", fontsize=8)
     ax.set_ylabel("share of records", fontsize=8)
     ax.set_title("Codes per record", fontsize=9)
@@ -144,7 +150,7 @@ def tradeoff_scatter(points: Sequence[TradeoffPoint], x_label: str, y_label: str
             y_err = [[min(y_err, 0.9 * p.y)], [y_err]]
         ax.errorbar(p.x, p.y, xerr=np.nan_to_num(p.x_std), yerr=y_err, fmt="s" if p.calibration else "o",
                     color=colour, markersize=6, capsize=2, linewidth=0.8)
-        ax.annotate(p.name + (" (calibration)" if p.calibration else ""), (p.x, p.y), fontsize=7,
+        ax.annotate(plain(p.name) + (" (calibration)" if p.calibration else ""), (p.x, p.y), fontsize=7,
                     xytext=(4, 4), textcoords="offset points")
     if front:
         ax.scatter([p.x for p in front], [p.y for p in front], s=160, facecolors="none", edgecolors="#222222",
@@ -156,9 +162,9 @@ def tradeoff_scatter(points: Sequence[TradeoffPoint], x_label: str, y_label: str
     if log_y:
         ax.set_yscale("log")
     ax.margins(x=0.25, y=0.15)  # room for the labels beside the outermost points
-    ax.set_xlabel(x_label, fontsize=8)
-    ax.set_ylabel(y_label, fontsize=8)
-    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(plain(x_label), fontsize=8)
+    ax.set_ylabel(plain(y_label), fontsize=8)
+    ax.set_title(plain(title), fontsize=9)
     ax.tick_params(labelsize=7)
     return fig
 
@@ -172,14 +178,14 @@ def training_curves(curves: Mapping[str, Mapping[int, Sequence[float]]], generat
         for k, values in sorted(curves[name].items()):
             ax.plot(np.arange(1, len(values) + 1), values, linewidth=1.0, color=PALETTE[k % len(PALETTE)],
                     marker="o" if len(values) <= 30 else None, markersize=3, label=f"repeat {k}")  # 1 epoch: a dot
-        ax.set_title(name, fontsize=8)
+        ax.set_title(plain(name), fontsize=8)
         ax.set_xlabel("epoch", fontsize=7)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         longest = max((len(v) for v in curves[name].values()), default=1)
         ax.set_xlim(0.5, longest + 0.5)
         ax.tick_params(labelsize=6)
     axes[0].legend(fontsize=6, frameon=False)
-    fig.suptitle(f"{generator}: training curves", fontsize=9)
+    fig.suptitle(f"{plain(generator)}: training curves", fontsize=9)
     return fig
 
 

@@ -107,8 +107,16 @@ def leaderboard_sections(board: Leaderboard) -> list[tuple[str, str, str]]:
 def failures_section(board: Leaderboard) -> str:
     if board.failures.empty:
         return '<p class="note">No job or metric failed.</p>'
-    rows = [[esc(f.generator), esc(f.repeat), esc(f.step), esc(f.reason)] for f in board.failures.itertuples()]
+    rows = [[esc(f.generator), esc(f.repeat), esc(f.step), esc(f.reason) + _traceback_html(f.traceback)]
+            for f in board.failures.itertuples()]
     return table(["generator", "repeat", "step", "reason"], rows, "failures")
+
+
+def _traceback_html(text: object) -> str:
+    """A failure's traceback, folded; the plugin's own frame is the line marked ``>``."""
+    if not isinstance(text, str) or not text:
+        return ""
+    return f"<details><summary>traceback</summary><pre>{esc(text)}</pre></details>"
 
 
 def overall_table(overall: pd.DataFrame, weights: Mapping[str, float]) -> str:

@@ -23,9 +23,10 @@ import pandas as pd
 from ehrbench.api import COST, LEADERBOARD_CATEGORIES, Direction, direction_text, parse_direction
 from ehrbench.atomic import write_text_atomic
 from ehrbench.config import resolve_weights
+from ehrbench.errors import InputError
 from ehrbench.rundir.directory import RunDirectory
-from ehrbench.rundir.records import (Kind, Status, current_records, direction_fields, job_key, of_kind, ok_jobs,
-                                     record_direction)
+from ehrbench.rundir.records import (Kind, Status, current_records, direction_fields, flag_kind, job_key, of_kind,
+                                     ok_jobs, record_direction)
 from ehrbench.views import significance as sig
 from ehrbench.views.provenance import dataset_notice
 from ehrbench.views.ranking import badness_matrix, category_mean_ranks, overall_with_interval
@@ -35,6 +36,8 @@ from ehrbench.views.text import (AS_GOOD_AS, FLOOR_MARKS, MISSING, NO_BETTER_THA
 COST_DIRECTIONS: dict[str, Direction | None] = {
     "fit_seconds": Direction(False),
     "sample_seconds": Direction(False),
+    "fit_cpu_seconds": Direction(False),  # user + system of the job's own process (execution/cost.py)
+    "sample_cpu_seconds": Direction(False),
     "records_per_second": Direction(True),
     "peak_rss_mb": Direction(False),
     "peak_gpu_mb": Direction(False),
@@ -43,6 +46,8 @@ COST_DIRECTIONS: dict[str, Direction | None] = {
     "gpu_utilization": None,  # CUDA jobs: mean % of that time a kernel ran (NVML)
 }
 FLAG_COLUMNS = ["generator", "repeat", "warning"]
+# A failure's traceback (when Python raised) marks the plugin's own frame; views show it on demand.
+FAILURE_COLUMNS = ["generator", "repeat", "step", "reason", "traceback"]
 CSV_COLUMNS = ["generator", "calibration", "category", "metric", "direction", "n", "mean", "std", "rank",
                "ci_low", "ci_high", "shared_se", "noise_floor"]
 VALUE_COLUMNS = ["generator", "repeat", "metric", "value", "standard_error"]
@@ -54,7 +59,7 @@ TIE = "not distinguishable"
 @dataclass
 class Leaderboard:
     table: pd.DataFrame  # long format, CSV_COLUMNS plus "ranked", "ranked_alone", "higher_is_better", "target"
-    failures: pd.DataFrame  # generator, repeat, step, reason
+    failures: pd.DataFrame  # FAILURE_COLUMNS
     flags: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FLAG_COLUMNS))  # scored, but suspect
     notice: str | None = None  # e.g. "the data is simulated"; every output shows it first
     values: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=VALUE_COLUMNS))  # one per repeat
@@ -323,19 +328,27 @@ def _intervals(table: pd.DataFrame, values: pd.DataFrame) -> None:
     table["ci_low"], table["ci_high"], table["shared_se"] = low, high, shared
 
 
-def build(records: list[dict]) -> Leaderboard:
-    """Aggregate result records (as read from ``results.jsonl``) into a leaderboard."""
+def build(records: list[dict], generator_order: list[str] | None = None) -> Leaderboard:
+    """Aggregate result records (as read from ``results.jsonl``) into a leaderboard.
+
+    Generators are listed in ``generator_order`` (run.json's, the plan's order) when given, so the
+    leaderboard does not depend on the order in which concurrent jobs finished; others follow in
+    order of appearance. More than one counted value for a (generator, repeat, metric) is an
+    error: averaging it would silently weigh one repeat twice.
+    """
     current = current_records(records)
     ok = set(ok_jobs(current))
     rows = [r for r in of_kind(current, Kind.METRIC) if job_key(r) in ok]
     rows += [r for r in _cost_rows(current) if job_key(r) in ok]
     jobs = of_kind(current, Kind.JOB)
     failures = pd.DataFrame(
-        [{"generator": r["generator"], "repeat": r["repeat"], "step": "generate", "reason": r.get("reason")}
+        [{"generator": r["generator"], "repeat": r["repeat"], "step": "generate", "reason": r.get("reason"),
+          "traceback": r.get("traceback")}
          for r in jobs if r.get("status") == Status.FAILED]
-        + [{"generator": r["generator"], "repeat": r["repeat"], "step": f"metric {r['metric']}", "reason": r.get("reason")}
+        + [{"generator": r["generator"], "repeat": r["repeat"], "step": f"metric {r['metric']}", "reason": r.get("reason"),
+            "traceback": r.get("traceback")}
            for r in of_kind(current, Kind.METRIC_FAILURE)],
-        columns=["generator", "repeat", "step", "reason"],
+        columns=FAILURE_COLUMNS,
     )
     flags = pd.DataFrame(
         [{"generator": r["generator"], "repeat": r["repeat"], "warning": w}
@@ -345,6 +358,20 @@ def build(records: list[dict]) -> Leaderboard:
     if not rows:
         return Leaderboard(pd.DataFrame(columns=CSV_COLUMNS + ["ranked", "ranked_alone"]), failures, flags)
     long = pd.DataFrame(rows)
+    key = ["generator", "repeat", "metric"]
+    twice = long.duplicated(key, keep=False)
+    if twice.any():
+        generator, repeat, metric = long.loc[twice, key].iloc[0]
+        count = int(((long["generator"] == generator) & (long["repeat"] == repeat) & (long["metric"] == metric)).sum())
+        raise InputError(
+            f"results.jsonl counts {count} values for generator '{generator}', repeat {repeat}, metric "
+            f"'{metric}'; a leaderboard takes one per repeat. The file is inconsistent (edited by hand, or "
+            f"written by two processes at once)."
+        )
+    if generator_order:
+        rank = {g: i for i, g in enumerate(generator_order)}
+        position = long["generator"].map(lambda g: rank.get(g, len(rank))).to_numpy()
+        long = long.iloc[np.argsort(position, kind="stable")].reset_index(drop=True)
     long["value"] = long["value"].astype(float)
     # Records written before a field existed (and cost rows) have none: not ranked alone, no standard error.
     alone = long["ranked_alone"] if "ranked_alone" in long else pd.Series(None, index=long.index, dtype=object)
@@ -375,14 +402,43 @@ def build(records: list[dict]) -> Leaderboard:
     table["_c"] = table["category"].map(lambda c: order.get(c, len(order)))
     table = table.sort_values(["_c"], kind="stable").drop(columns="_c").reset_index(drop=True)
     table["ranked_alone"] = table["ranked_alone"].astype(bool)
+    flag_rows = _flag_rows(flags, table)
+    if not flag_rows.empty:
+        table = pd.concat([table, flag_rows], ignore_index=True)
     return Leaderboard(table, failures, flags, values=values, pairs=pd.DataFrame(pairs, columns=PAIR_COLUMNS))
+
+
+def _flag_rows(flags: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Informational ``flags`` rows: per generator and flag kind, the share of scored repeats flagged.
+
+    ``metric`` is ``flags.<kind>`` (e.g. ``flags.empty_records``), ``n`` the generator's scored
+    repeats, ``mean`` the share of them with that flag; never ranked, no interval.
+    """
+    if flags.empty:
+        return pd.DataFrame(columns=table.columns)
+    repeats = table.groupby("generator")["n"].max()
+    calibration = table.groupby("generator")["calibration"].first()
+    found = flags.assign(kind=flags["warning"].map(flag_kind)).drop_duplicates(["generator", "repeat", "kind"])
+    rows = []
+    for (gen, kind), part in found.groupby(["generator", "kind"], sort=False):
+        n = int(repeats.get(gen, len(part)))
+        rows.append({"generator": gen, "calibration": bool(calibration.get(gen, False)), "category": "flags",
+                     "metric": f"flags.{kind.replace(' ', '_')}", "direction": direction_text(None),
+                     "ranked": False, "ranked_alone": False, "n": n, "mean": len(part) / n, "std": float("nan"),
+                     "rank": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
+                     "shared_se": float("nan"), "noise_floor": ""})
+    return pd.DataFrame(rows, columns=table.columns)
 
 
 def load(run: RunDirectory | Path, weights: Mapping[str, float] | None = None) -> Leaderboard:
     """The leaderboard of a run directory, from ``results.jsonl`` alone (and ``run.json``'s notice and weights)."""
     run = RunDirectory(run)
-    board = build(run.records())
+    records = run.records()
     manifest = run.read_manifest_if_present()
+    try:
+        board = build(records, (manifest or {}).get("generators"))
+    except InputError as exc:
+        raise InputError(f"{run.path}: {exc}") from None
     board.notice = dataset_notice(manifest)
     if weights is None:
         weights = ((manifest or {}).get("config") or {}).get("weights")

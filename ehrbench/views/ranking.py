@@ -142,7 +142,8 @@ def _ranked_keys(board: Leaderboard, weights: Mapping[str, float]) -> pd.DataFra
     table = board.table
     ranked = table[table["ranked"].astype(bool)]
     ranked = ranked.assign(entry=entry_names(table).reindex(ranked.index)).dropna(subset=["entry"])
-    return ranked[ranked["category"].map(lambda c: weights.get(c, 0) > 0)]
+    weighted = ranked["category"].map(lambda c: weights.get(c, 0) > 0).astype(bool)  # bool even when empty
+    return ranked.loc[weighted]
 
 
 def replicate_ranks(badness: np.ndarray, draws: np.ndarray, alpha: float = sig.ALPHA) -> np.ndarray:

@@ -65,7 +65,7 @@ def read_run_data(run: RunDirectory | Path, weights: Mapping[str, float] | None 
     run = RunDirectory(run)
     manifest = run.read_manifest()
     records = run.records()
-    board = lb.build(records)
+    board = lb.build(records, manifest.get("generators"))
     board.notice = dataset_notice(manifest)
     board.weights = run_weights(manifest, weights)
     return RunData(run, manifest, records, board, board.weights, read_reference(run.reference_path))
@@ -328,6 +328,7 @@ def manifest_section(data: RunData) -> str:
         ("synthetic records per repeat", m.get("n_samples")),
         ("generators", ", ".join(m.get("generators") or [])),
         ("metrics", ", ".join(m.get("metrics") or [])),
+        *((f"options of {g}", o or "—") for g, o in (m.get("generator_options") or {}).items()),
         ("device", ", ".join(f"{k}: {v}" for k, v in device.items())),
         ("started", m.get("created_at")),
         ("resumed", ", ".join(m.get("resumed_at") or []) or "never"),
@@ -344,9 +345,11 @@ def manifest_section(data: RunData) -> str:
         c = costs.get(key, {})
         rows.append([rh.esc(key[0]), rh.esc(key[1]), rh.esc(job.get("seed")), rh.esc(job.get("status")),
                      format_number(c.get("fit_seconds")), format_number(c.get("sample_seconds")),
+                     format_number(c.get("fit_cpu_seconds")), format_number(c.get("sample_cpu_seconds")),
                      format_number(c.get("peak_rss_mb")),
                      rh.esc("yes" if c.get("model_loaded") else "no")])
-    timings = rh.table(["generator", "repeat", "seed", "status", "fit s", "sample s", "peak RSS MB", "model loaded"], rows)
+    timings = rh.table(["generator", "repeat", "seed", "status", "fit s", "sample s", "fit CPU s", "sample CPU s",
+                        "peak RSS MB", "model loaded"], rows)
     return rh.key_value_table(pairs) + "<h3>Jobs: seeds and timings</h3>" + timings
 
 
@@ -357,7 +360,7 @@ def build_report(run: RunDirectory | Path, weights: Mapping[str, float] | None =
     cd, cd_text = critical_difference_figure(data)
     figs = interval_figures(data) + sample_figures(data) + tradeoff_figures(data) + training_figures(data)
     for f in figs + ([cd] if cd else []):
-        with atomic_open(data.run.figures_dir / f.filename, "wb") as fh:
+        with atomic_open(data.run.figure_path(f.filename), "wb") as fh:
             fh.write(f.png)
     sections = list(rh.leaderboard_sections(data.board))
     overall = rh.overall_table(data.board.overall(data.weights), data.weights)

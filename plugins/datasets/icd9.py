@@ -20,8 +20,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-# A full ICD-9-CM diagnosis code as MIMIC-III stores it: no dot, leading zeros kept.
-CODE_PATTERN = re.compile(r"\d{3,5}|V\d{2,4}|E\d{3,4}")
+# A full ICD-9-CM diagnosis code as MIMIC-III stores it: no dot, leading zeros kept. ASCII digits
+# only: a regular expression's \d also matches other scripts' digits (Arabic-Indic ٤٠١٩, full-width ４０１９).
+CODE_PATTERN = re.compile(r"[0-9]{3,5}|V[0-9]{2,4}|E[0-9]{3,4}")
 CODE_EXPECTED = "an ICD-9 diagnosis code without a dot: 3–5 digits, V + 2–4 digits, or E + 3–4 digits"
 
 

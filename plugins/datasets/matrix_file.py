@@ -192,7 +192,9 @@ def _read_numeric(path: Path, header: list[str], id_pos: int | None) -> pd.DataF
     if id_pos is not None:
         dtype[id_pos] = str
     try:
-        frame = _read_body(path, header, dtype)
+        with warnings.catch_warnings():  # a value beyond float32 overflows to inf: named afterwards
+            warnings.simplefilter("ignore", RuntimeWarning)
+            frame = _read_body(path, header, dtype)
     except ValueError as exc:
         bad = _first_non_numeric(path, header, id_pos)
         if bad is None:
@@ -232,6 +234,31 @@ def _patient_ids(path: Path, ids: pd.Series, id_column: str) -> np.ndarray:
     return values
 
 
+def _check_finite_as_written(path: Path, header: list[str], frame: pd.DataFrame, X: np.ndarray) -> None:
+    """Name the first cell that is not a finite float32 as the file writes it.
+
+    Values are parsed straight to float32, so a number beyond its range (``1e39``) arrives as
+    infinity; the error path re-reads the cell's text to say which it was.
+    """
+    bad = ~np.isfinite(X)
+    if not bad.any():
+        return
+    row, j = (int(v) for v in np.argwhere(bad)[0])
+    column = int(frame.columns[j])
+    text = str(_read_body(path, header, str).iloc[row, column]).strip()
+    where = f"{path}: line {_line(row)}, column '{header[column]}'"
+    if text in ("", "nan"):
+        raise InputError(f"{where}: the cell is empty; every code column needs a count (0 when absent).")
+    try:
+        written = float(text)
+    except ValueError:
+        written = float("nan")
+    if np.isfinite(written):
+        raise InputError(f"{where}: {text!r} is beyond the range of float32, ehrbench's working precision "
+                         f"(largest 3.4e38); expected a count.")
+    raise InputError(f"{where}: {text!r} is not a finite number; expected a non-negative integer count.")
+
+
 def load_csv(path: Path, id_column: str | None, fmt: str) -> EHRMatrix:
     """A CSV (optionally gzip-compressed) with a header of code names."""
     header = _read_header(path)
@@ -245,6 +272,7 @@ def load_csv(path: Path, id_column: str | None, fmt: str) -> EHRMatrix:
     if not codes:
         raise InputError(f"{path}: the CSV file has no code columns besides the id column.")
     X = frame.to_numpy(dtype=np.float32)
+    _check_finite_as_written(path, header, frame, X)
     meta = {"source": str(path), "format": fmt.lstrip(".")}
     try:
         return from_arrays(X, codes, ids, meta, source=str(path))
@@ -273,6 +301,7 @@ class MatrixFileDataset(Dataset):
     description = "a patient × code matrix from a .npz, .npy, .csv or .csv.gz file"
     simulated = False
     Options = MatrixFileOptions
+    file_option = "path"  # `ehrbench evaluate` reads its files through this dataset
 
     def input_files(self) -> list[Path]:
         """The matrix file: its content, not its name, enters the fingerprint."""

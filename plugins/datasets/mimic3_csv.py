@@ -31,7 +31,7 @@ from ehrbench.errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
-_DIGITS = re.compile(r"\d+")
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: int() would read other scripts' digits too
 _READ_ERRORS = (OSError, EOFError, UnicodeDecodeError, zlib.error)
 
 
@@ -122,10 +122,11 @@ def read_table(path: Path, required: Sequence[str], table: str) -> pd.DataFrame:
             )
     use = [positions[n] for n in required]
     try:
+        # Every column is parsed (not only ``use``): the C parser then rejects a row with more fields
+        # than the header, which would otherwise shift silently under ``usecols``.
         frame = pd.read_csv(
             path,
             compression=compression,
-            usecols=use,
             dtype=str,
             na_filter=False,
             encoding="utf-8-sig",
@@ -138,9 +139,8 @@ def read_table(path: Path, required: Sequence[str], table: str) -> pd.DataFrame:
         raise InputError(f"{path}: not a well-formed CSV file ({_short(exc)}).") from None
     except _READ_ERRORS as exc:
         raise InputError(f"{path}: not a readable CSV file ({_short(exc)}).") from None
-    by_position = {positions[n]: n for n in required}
-    frame.columns = [by_position[j] for j in sorted(use)]
-    frame = frame[list(required)]
+    frame = frame.iloc[:, use]
+    frame.columns = list(required)
     frame.attrs["columns"] = {n: (header[positions[n]], positions[n] + 1) for n in required}
     frame.attrs["path"] = str(path)
     return frame

@@ -1,7 +1,8 @@
 """What ``scoehr`` and ``raw-diffusion`` share: score-network options, its training, sampling, saving.
 
-A subclass supplies the data the score network models (``_fit_representation``: latents or
-scaled records, flat and of a square size) and the way back to records (``_decode``).
+A subclass supplies the data the score network models (latents or scaled records, flat and of a
+square size) and the way back to per-code means (``_decode_mean``); records are drawn from those
+means by the shared output likelihood (``decode = threshold | sample``, :mod:`..likelihood`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from ehrbench.api import Generator, RunContext
 from ehrbench.seeding import derive_seed
 from ehrbench_plugins.generators.diffusion.options import ScoreOptions
 from ehrbench_plugins.generators.diffusion.sde import VPSDE
+from ehrbench_plugins.generators.likelihood import decode_records
+from ehrbench_plugins.generators.torch_threads import torch_threads
 
 if TYPE_CHECKING:  # torch and the networks are imported when a model is fitted, loaded or sampled
     import torch
 
-    from ehrbench_plugins.generators.diffusion.score import GaussianPrior, Score
+    from ehrbench_plugins.generators.diffusion.score import GaussianPrior, MarginalPrior, Score
     from ehrbench_plugins.generators.diffusion.unet import UNet
 
 __all__ = ["DiffusionGenerator", "ScoreOptions"]
@@ -38,7 +41,7 @@ class DiffusionGenerator(Generator):
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
         self.score_net: UNet | None = None
-        self.prior: GaussianPrior | None = None  # with the gaussian_prior option
+        self.prior: GaussianPrior | MarginalPrior | None = None  # with the gaussian_prior / marginal_prior option
         self.n_codes: int | None = None
         self._log: dict[str, list[float]] = {}
 
@@ -54,8 +57,12 @@ class DiffusionGenerator(Generator):
     def _restore(self, state: dict[str, Any], device: torch.device) -> None:
         """Rebuild the subclass's modules from ``_extra_state`` before weights are loaded."""
 
-    def _decode(self, states: torch.Tensor, ctx: RunContext) -> torch.Tensor:
-        """Final diffusion states → record rows (counts or 0/1) on the same device."""
+    def _decode_mean(self, states: torch.Tensor) -> torch.Tensor:
+        """Final diffusion states → per-code means (probabilities, or expected counts ≥ 0)."""
+        raise NotImplementedError
+
+    def _is_binary(self) -> bool:
+        """Whether the fitted model produces 0/1 records."""
         raise NotImplementedError
 
     # -- shared machinery -------------------------------------------------------------------
@@ -100,12 +107,14 @@ class DiffusionGenerator(Generator):
             )
         self.score_net.eval()
 
-    def _new_prior(self, size: int, device: torch.device) -> GaussianPrior | None:
-        if not self.options.gaussian_prior:
-            return None
-        from ehrbench_plugins.generators.diffusion.score import GaussianPrior
+    def _new_prior(self, size: int, device: torch.device) -> GaussianPrior | MarginalPrior | None:
+        from ehrbench_plugins.generators.diffusion.score import GaussianPrior, MarginalPrior
 
-        return GaussianPrior(self.sde, size).to(device)
+        if self.options.marginal_prior:
+            return MarginalPrior(self.sde, size, self.options.prior_atoms).to(device)
+        if self.options.gaussian_prior:
+            return GaussianPrior(self.sde, size).to(device)
+        return None
 
     def _score(self) -> Score:
         from ehrbench_plugins.generators.diffusion.score import Score
@@ -113,7 +122,9 @@ class DiffusionGenerator(Generator):
         return Score(self.score_net, self.sde, self.options.scale_by_sigma, self.prior, self.options.precision)
 
     def _saved_modules(self) -> dict[str, torch.nn.Module]:
-        prior = {"gaussian_prior": self.prior} if self.prior is not None else {}
+        prior = {}
+        if self.prior is not None:
+            prior = {"marginal_prior" if self.options.marginal_prior else "gaussian_prior": self.prior}
         return {"score_net": self.score_net, **prior, **self._extra_modules()}
 
     def sample(self, n: int, ctx: RunContext) -> np.ndarray:
@@ -121,6 +132,10 @@ class DiffusionGenerator(Generator):
             raise RuntimeError(f"{self.name}: sample() was called before fit(); fit it on the train matrix first.")
         if n < 0:
             raise ValueError(f"{self.name}: cannot sample a negative number of rows ({n}).")
+        with torch_threads(self.options.threads):
+            return self._sample(n, ctx)
+
+    def _sample(self, n: int, ctx: RunContext) -> np.ndarray:
         import torch
 
         from ehrbench_plugins.generators.diffusion.sampling import sample_states
@@ -132,11 +147,12 @@ class DiffusionGenerator(Generator):
             self._score(), self.sde, n, self.score_net.config.size, derive_seed(ctx.seed, "sample"),
             o.sampler, o.sampling_steps, o.sample_batch_size, ctx.progress, o.ode_grid_power, execution=o,
         )
+        rng = ctx.rng(self.name, "decode")  # one stream, drawn batch after batch
         for batch in states:
             with torch.no_grad():
-                rows = self._decode(batch, ctx)
-            out[start:start + rows.shape[0]] = rows.cpu().numpy()
-            start += rows.shape[0]
+                mean = self._decode_mean(batch).cpu().numpy()
+            out[start:start + mean.shape[0]] = decode_records(mean, self._is_binary(), o.decode, rng)
+            start += mean.shape[0]
         return out
 
     def parameter_count(self) -> int | None:

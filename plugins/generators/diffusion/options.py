@@ -103,8 +103,10 @@ class ScoreOptions(NetworkShape, ExecutionOptions):
 
     scale_by_sigma: bool = False  # True: score = output / σ(t) (see diffusion/score.py)
     gaussian_prior: bool = False  # True: add the exact score of per-dimension Gaussians fitted to the data
-    score_epochs: int = 50
-    batch_size: int = 64
+    marginal_prior: bool = False  # True: add the exact score of each dimension's empirical marginal (few distinct values)
+    prior_atoms: int = 4  # marginal_prior: the most frequent values kept per dimension
+    score_epochs: int = 200
+    batch_size: int = 256
     lr: float = 1e-3
     lr_hold_epochs: int = 20
     grad_clip: float = 1.0
@@ -112,17 +114,20 @@ class ScoreOptions(NetworkShape, ExecutionOptions):
     sampling_steps: int = 1000
     ode_grid_power: float = 2.0  # the ode sampler's time grid: (1 − i/N)^power
     sample_batch_size: int = 0  # 0: sized to the device
+    threads: int = 0  # torch CPU threads while fitting and sampling; 0 = torch's setting (honours OMP_NUM_THREADS)
 
     def __post_init__(self) -> None:
-        positive = ("channels", "res_blocks", "patch_size", "score_epochs", "batch_size", "sampling_steps")
+        positive = ("prior_atoms", "channels", "res_blocks", "patch_size", "score_epochs", "batch_size", "sampling_steps")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"option '{name}' must be at least 1, got {getattr(self, name)}")
         for name in ("lr", "grad_clip", "ode_grid_power"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"option '{name}' must be positive, got {getattr(self, name)}")
-        if self.sample_batch_size < 0 or self.lr_hold_epochs < 0:
-            raise ValueError("options 'sample_batch_size' and 'lr_hold_epochs' must not be negative")
+        if self.sample_batch_size < 0 or self.lr_hold_epochs < 0 or self.threads < 0:
+            raise ValueError("options 'sample_batch_size', 'lr_hold_epochs' and 'threads' must not be negative")
+        if self.gaussian_prior and self.marginal_prior:
+            raise ValueError("options 'gaussian_prior' and 'marginal_prior' exclude each other; set one")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"option 'sampler' must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         problem = self.unet_config(self.side_multiple**2).problem()

@@ -1,10 +1,11 @@
 """``scoehr``: latent score-based diffusion (ScoEHR, Naseer et al., MLHC 2023).
 
-An autoencoder (d → latent, Tanh; decoder back to d: Sigmoid + summed BCE on binary data,
-ReLU + summed MSE on counts) is trained first. The training set is encoded once, a VP-SDE
-score network (the DDPM UNet on the latent viewed as 1×H×H) is trained on the latents, latents
-are sampled from the reverse SDE, and only the final state is decoded: thresholded at 0.5
-(binary) or rounded to non-negative integers (counts).
+An autoencoder (d → latent, Tanh; decoder back to d: Sigmoid + summed BCE on binary data; on
+counts ReLU + summed MSE, or exp + the Poisson likelihood) is trained first. The training set is
+encoded once, a VP-SDE score network (the DDPM UNet on the latent viewed as 1×H×H) is trained on
+the latents, latents are sampled from the reverse SDE, and only the final state is decoded into
+per-code means, from which the shared output likelihood (:mod:`.likelihood`) makes records:
+thresholded at 0.5 / rounded (the original), or sampled (Bernoulli / Poisson).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ehrbench.api import RunContext
 from ehrbench.hookspecs import hookimpl
 from ehrbench.seeding import derive_seed
 from ehrbench_plugins.generators.diffusion.generator import DiffusionGenerator, ScoreOptions
+from ehrbench_plugins.generators.likelihood import LikelihoodOptions, OutputLikelihood
 
 if TYPE_CHECKING:  # torch is imported when a model is fitted or loaded, so listing plugins stays fast
     import torch
@@ -28,16 +30,17 @@ if TYPE_CHECKING:  # torch is imported when a model is fitted or loaded, so list
 
 
 @dataclass(frozen=True)
-class ScoEHROptions(ScoreOptions):
+class ScoEHROptions(ScoreOptions, LikelihoodOptions):
     latent_dim: int = 144
-    ae_epochs: int = 50
-    ae_batch_size: int = 64
+    ae_epochs: int = 200
+    ae_batch_size: int = 256
     ae_lr: float = 1e-3
     ae_weight_decay: float = 1e-4
     standardize_latents: bool = False  # True: diffuse (z − mean)/std per latent dimension
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.check_likelihood()
         side = math.isqrt(self.latent_dim) if self.latent_dim > 0 else 0
         if side * side != self.latent_dim or side % self.side_multiple:
             raise ValueError(
@@ -51,19 +54,28 @@ class ScoEHROptions(ScoreOptions):
             raise ValueError("option 'ae_lr' must be positive and 'ae_weight_decay' not negative")
 
 
+# The decoder's likelihood on the CPU profiles (DESIGN.md §6): starting the output bias at the
+# training marginals, the Poisson loss on counts and sampling the records instead of thresholding
+# the mean. Each alone makes it worse; together they took the quick PCD from 39.5 to 27.1 on counts
+# and the binary sample from 99% empty records to 8.6 codes per record (benchmarks/RESULTS.md).
+_LIKELIHOOD = {"decode": "sample", "count_loss": "poisson", "decoder_bias": "marginal"}
 # CPU profiles. A 36-d latent (6×6) and an 8-channel two-level UNet that predicts the noise
-# (scale_by_sigma) on standardised latents; the probability-flow ODE with 5 Heun steps. Of the
-# settings measured near the CPU budget this gave the best PCD (DESIGN.md §8): the 144-d paper
-# latent needs more score-network steps than the budget allows (its samples left the manifold).
+# (scale_by_sigma) on standardised latents; the probability-flow ODE with 5 Heun steps (DESIGN.md
+# §8: the 144-d paper latent needs more score-network steps than the budget allows). One torch
+# thread: these small networks gain little from a second one, and on a busy machine two threads
+# fighting for a core made a fit many times slower (a quick medbgan fit: 540 s against 22 s).
 _QUICK = {
     "latent_dim": 36, "channels": 8, "multipliers": (1, 2), "res_blocks": 1, "groups": 4,
     "ae_epochs": 3, "ae_batch_size": 256, "score_epochs": 2, "batch_size": 128, "lr": 2e-3,
     "scale_by_sigma": True, "standardize_latents": True, "sampler": "ode", "sampling_steps": 5,
+    "threads": 1, **_LIKELIHOOD,
 }
+# Smoke: about a second on a 1,000 × 200 cohort, long enough to learn its correlations.
 _SMOKE = {
     "latent_dim": 16, "channels": 8, "multipliers": (1, 2), "res_blocks": 1, "groups": 4,
-    "ae_epochs": 2, "ae_batch_size": 128, "score_epochs": 2, "batch_size": 128,
+    "ae_epochs": 40, "ae_batch_size": 128, "ae_lr": 5e-3, "score_epochs": 4, "batch_size": 64, "lr": 5e-3,
     "scale_by_sigma": True, "standardize_latents": True, "sampler": "ode", "sampling_steps": 3,
+    "threads": 1, **_LIKELIHOOD,
 }
 
 
@@ -90,16 +102,26 @@ class ScoEHR(DiffusionGenerator):
         return {"binary": bool(self.autoencoder.binary),
                 "latent_mean": self.latent_mean.cpu().tolist(), "latent_std": self.latent_std.cpu().tolist()}
 
+    def _likelihood(self, binary: bool) -> OutputLikelihood:
+        return OutputLikelihood(binary, self.options.count_loss)
+
     def _restore(self, state: dict[str, Any], device: torch.device) -> None:
         import torch
 
         from ehrbench_plugins.generators.diffusion.autoencoder import Autoencoder
 
-        self.autoencoder = Autoencoder(self.n_codes, self.options.latent_dim, bool(state["binary"])).to(device)
+        self.autoencoder = Autoencoder(self.n_codes, self.options.latent_dim,
+                                       self._likelihood(bool(state["binary"]))).to(device)
         self.latent_mean = torch.tensor(state["latent_mean"], device=device)
         self.latent_std = torch.tensor(state["latent_std"], device=device)
 
     def fit(self, X_train: np.ndarray, ctx: RunContext) -> None:
+        from ehrbench_plugins.generators.torch_threads import torch_threads
+
+        with torch_threads(self.options.threads):
+            self._fit(X_train, ctx)
+
+    def _fit(self, X_train: np.ndarray, ctx: RunContext) -> None:
         import torch
 
         from ehrbench_plugins.generators.diffusion.autoencoder import Autoencoder
@@ -111,7 +133,10 @@ class ScoEHR(DiffusionGenerator):
         data = torch.from_numpy(np.ascontiguousarray(X)).to(device)
         self.n_codes = X.shape[1]
         with seeded_global(derive_seed(ctx.seed, "autoencoder", "global"), device):
-            self.autoencoder = Autoencoder(X.shape[1], o.latent_dim, ctx.representation == "binary").to(device)
+            self.autoencoder = Autoencoder(X.shape[1], o.latent_dim,
+                                           self._likelihood(ctx.representation == "binary")).to(device)
+            if o.decoder_bias == "marginal":
+                self.autoencoder.init_decoder_bias(X)
             optimizer = torch.optim.Adam(self.autoencoder.parameters(), lr=o.ae_lr, weight_decay=o.ae_weight_decay)
             self.autoencoder.train()
             self._log = {"autoencoder_loss": train_minibatches(
@@ -132,13 +157,13 @@ class ScoEHR(DiffusionGenerator):
         latents = (latents - self.latent_mean) / self.latent_std
         self._train_score_net(latents, ctx)
 
-    def _decode(self, states: torch.Tensor, ctx: RunContext) -> torch.Tensor:
+    def _decode_mean(self, states: torch.Tensor) -> torch.Tensor:
         # The encoder's Tanh bounds every latent to [−1, 1]; a sample outside cannot be a code.
         latents = (states * self.latent_std + self.latent_mean).clamp(-1.0, 1.0)
-        decoded = self.autoencoder.decode(latents)
-        if self.autoencoder.binary:
-            return (decoded > 0.5).float()
-        return decoded.round().clamp_(min=0.0)
+        return self.autoencoder.decode(latents)
+
+    def _is_binary(self) -> bool:
+        return bool(self.autoencoder.binary)
 
 
 @hookimpl

@@ -9,7 +9,9 @@ softplus(l), and log D − log(1 − D) = l exactly.
   L_G = ½ E[(log D(G(z)) − log(1 − D(G(z))))²] = ½ E[l²].
 - medWGAN (WGAN-GP, Gulrajani et al. 2017): the critic is the logit itself,
   L_D = E c(G(z)) − E c(x) + λ E[(‖∇ c(x̂)‖₂ − 1)²] with x̂ = ε x + (1 − ε) G(z), one
-  ε ~ U(0, 1) per record; L_G = −E c(G(z)).
+  ε ~ U(0, 1) per record (Gulrajani et al.) or per batch (Baowaly et al.'s code); L_G = −E c(G(z)).
+
+The autoencoder's reconstruction loss is the decoder's output likelihood (:mod:`.likelihood`).
 """
 
 from __future__ import annotations
@@ -21,24 +23,6 @@ import torch
 import torch.nn.functional as F
 
 Critic = Callable[[torch.Tensor], torch.Tensor]
-
-
-def reconstruction_loss(
-    target: torch.Tensor, decoded: torch.Tensor, binary: bool, count_reduction: str = "sum"
-) -> torch.Tensor:
-    """The autoencoder's pretraining loss, per record averaged over the batch.
-
-    Binary: cross-entropy summed over codes; ``decoded`` are the decoder's logits.
-    Counts: squared error of the ReLU output, summed over codes (``count_reduction="sum"``)
-    or averaged over codes too (``"mean"``, the TF reference's ``reduce_mean``).
-    """
-    if binary:
-        per_cell = F.binary_cross_entropy_with_logits(decoded, target, reduction="none")
-        return per_cell.sum(dim=1).mean()
-    squared = (target - decoded) ** 2
-    if count_reduction == "mean":
-        return squared.mean()
-    return squared.sum(dim=1).mean()
 
 
 def minimax_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -88,12 +72,13 @@ class AdversarialLoss:
     discriminator: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     generator: Callable[[torch.Tensor], torch.Tensor]
     gp_weight: float = 0.0
+    gp_per_record: bool = True  # the penalty's interpolation weight: one per record, or one per batch
 
 
 MINIMAX = AdversarialLoss("non-saturating", minimax_discriminator_loss, non_saturating_generator_loss)
 BOUNDARY_SEEKING = AdversarialLoss("boundary-seeking", minimax_discriminator_loss, boundary_seeking_generator_loss)
 
 
-def wasserstein_gp(weight: float) -> AdversarialLoss:
+def wasserstein_gp(weight: float, per_record: bool = True) -> AdversarialLoss:
     """medWGAN's losses with gradient-penalty weight ``weight`` (10 in the paper)."""
-    return AdversarialLoss("wasserstein-gp", wasserstein_critic_loss, wasserstein_generator_loss, weight)
+    return AdversarialLoss("wasserstein-gp", wasserstein_critic_loss, wasserstein_generator_loss, weight, per_record)

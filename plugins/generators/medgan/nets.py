@@ -1,7 +1,8 @@
 """The networks of the medGAN family (Choi et al. 2017), as in the reference TensorFlow code.
 
 - :class:`Autoencoder`: d → code → d. Binary records: tanh code, sigmoid output; counts:
-  ReLU code and ReLU output. Only the decoder is used after pretraining.
+  ReLU code and a ReLU output (or exp, with the Poisson likelihood; :mod:`.likelihood`). Only
+  the decoder is used after pretraining.
 - :class:`ResidualGenerator`: noise of the code size through bias-free linear layers, each
   with batch norm and a shortcut (``h = act(bn(W h)) + h``): ReLU, …, ReLU, then tanh
   (binary) or ReLU (counts) on the last.
@@ -22,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..likelihood import OutputLikelihood
+
 
 def glorot_uniform_(module: nn.Module, generator: torch.Generator) -> None:
     """Re-initialise every linear layer of ``module`` like TF1's ``get_variable`` default."""
@@ -38,30 +41,30 @@ def glorot_uniform_(module: nn.Module, generator: torch.Generator) -> None:
 
 
 class Decoder(nn.Module):
-    """code → record: sigmoid output for binary records, ReLU for counts."""
+    """code → record mean through the output likelihood: sigmoid (binary), ReLU or exp (counts)."""
 
-    def __init__(self, embedding_dim: int, n_codes: int, binary: bool) -> None:
+    def __init__(self, embedding_dim: int, n_codes: int, likelihood: OutputLikelihood) -> None:
         super().__init__()
         self.linear = nn.Linear(embedding_dim, n_codes)
-        self.binary = binary
+        self.likelihood = likelihood
+        self.binary = likelihood.binary
 
     def logits(self, code: torch.Tensor) -> torch.Tensor:
-        """Pre-activation output (binary records train on it for a stable cross-entropy)."""
+        """Pre-activation output η (the likelihood's loss takes it, for a stable cross-entropy)."""
         return self.linear(code)
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
-        out = self.linear(code)
-        return torch.sigmoid(out) if self.binary else F.relu(out)
+        return self.likelihood.mean(self.linear(code))
 
 
 class Autoencoder(nn.Module):
     """d → code → d, pretrained so that the generator can work in the code space."""
 
-    def __init__(self, n_codes: int, embedding_dim: int, binary: bool) -> None:
+    def __init__(self, n_codes: int, embedding_dim: int, likelihood: OutputLikelihood) -> None:
         super().__init__()
         self.encoder = nn.Linear(n_codes, embedding_dim)
-        self.decoder = Decoder(embedding_dim, n_codes, binary)
-        self.binary = binary
+        self.decoder = Decoder(embedding_dim, n_codes, likelihood)
+        self.binary = likelihood.binary
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         h = self.encoder(x)

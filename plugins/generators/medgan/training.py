@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .losses import AdversarialLoss, gradient_penalty, reconstruction_loss
+from .losses import AdversarialLoss, gradient_penalty
 from .nets import Autoencoder, Decoder, MinibatchDiscriminator, ResidualGenerator
 
 # Called after every epoch with (phase, epoch number from 1, epochs in the phase, mean losses).
@@ -74,11 +74,14 @@ def pretrain_autoencoder(
     count_reduction: str,
     on_epoch: EpochCallback = _ignore,
 ) -> list[float]:
-    """Minimise the reconstruction loss; returns the mean batch loss of every epoch."""
+    """Minimise the reconstruction loss (the decoder's likelihood); returns each epoch's mean batch loss.
+
+    ``count_reduction``: the loss summed over codes, or averaged over them too (``mean``).
+    """
     n = X.shape[0]
     batch_size = min(batch_size, n)
     n_batches = math.ceil(n / batch_size)
-    binary = autoencoder.binary
+    likelihood = autoencoder.decoder.likelihood
     curve = []
     autoencoder.train()
     for epoch in range(1, epochs + 1):
@@ -86,9 +89,8 @@ def pretrain_autoencoder(
         total = torch.zeros((), device=X.device)
         for b in range(n_batches):
             batch = X[order[b * batch_size : (b + 1) * batch_size]]
-            code = autoencoder.encode(batch)
-            decoded = autoencoder.decoder.logits(code) if binary else autoencoder.decoder(code)
-            loss = reconstruction_loss(batch, decoded, binary, count_reduction)
+            eta = autoencoder.decoder.logits(autoencoder.encode(batch))
+            loss = likelihood.loss(eta, batch, "sum" if autoencoder.binary else count_reduction)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -114,10 +116,29 @@ class AdversarialSetup:
     batch_size: int
     discriminator_steps: int
     noise_dim: int
+    sampled_records: bool = False  # the discriminator sees records drawn from the decoder's mean, not the mean
+    batch_stats_in_discriminator_steps: bool = False  # the generator's batch norm during D steps: batch, not moving
+
+
+def straight_through_sample(mean: torch.Tensor, binary: bool, rand: Randomness) -> torch.Tensor:
+    """Records drawn from ``mean`` (Bernoulli or Poisson) whose gradient is the mean's (straight through).
+
+    The forward value is a record like the real ones, so the discriminator cannot tell generated
+    records by their fractional values; the backward pass treats the draw as the identity.
+    """
+    with torch.no_grad():
+        if binary:
+            drawn = (rand.uniform(*mean.shape, mean.device) < mean).to(mean.dtype)
+        else:
+            drawn = torch.poisson(mean.detach().cpu(), generator=rand.noise).to(mean.device)
+    return mean + (drawn - mean).detach()
 
 
 def _fake(setup: AdversarialSetup, rows: int, rand: Randomness, device: torch.device) -> torch.Tensor:
-    return setup.decoder(setup.generator(rand.normal(rows, setup.noise_dim, device)))
+    mean = setup.decoder(setup.generator(rand.normal(rows, setup.noise_dim, device)))
+    if setup.sampled_records:
+        return straight_through_sample(mean, setup.decoder.binary, rand)
+    return mean
 
 
 def _discriminator_step(
@@ -126,14 +147,18 @@ def _discriminator_step(
     """One update of the discriminator; returns (its loss, the gradient penalty or 0)."""
     device = X.device
     real = X[torch.from_numpy(rand.rows.choice(X.shape[0], size=batch, replace=False)).to(device)]
-    setup.generator.eval()  # the reference feeds bn_train=False here
+    # The reference feeds bn_train=False here: the generator's moving averages, which lag far
+    # behind its batch statistics in the first hundred steps.
+    setup.generator.train(setup.batch_stats_in_discriminator_steps)
     with torch.no_grad():
         fake = _fake(setup, batch, rand, device)
     D = setup.discriminator
     loss = setup.loss.discriminator(D(real), D(fake))
     penalty = torch.zeros((), device=device)
     if setup.loss.gp_weight > 0:
-        penalty = gradient_penalty(D, real, fake, rand.uniform(batch, 1, device))
+        # One interpolation weight per record (Gulrajani et al.) or one per batch (Baowaly et al.'s code).
+        epsilon = rand.uniform(batch, 1, device) if setup.loss.gp_per_record else rand.uniform(1, 1, device).expand(batch, 1)
+        penalty = gradient_penalty(D, real, fake, epsilon)
         loss = loss + setup.loss.gp_weight * penalty
     setup.discriminator_optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -213,10 +238,3 @@ def generate(
         rows = min(SAMPLE_CHUNK, n - start)
         out[start : start + rows] = decoder(sampler(rand.normal(rows, noise_dim, device))).cpu().numpy()
     return out
-
-
-def to_records(decoded: np.ndarray, binary: bool) -> np.ndarray:
-    """Binary: threshold at 0.5; counts: round to the nearest non-negative integer."""
-    if binary:
-        return (decoded > 0.5).astype(np.float32)
-    return np.maximum(np.rint(decoded), 0.0).astype(np.float32)
