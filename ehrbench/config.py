@@ -44,7 +44,7 @@ class RunConfig:
     generators: list[str] | None = None
     generator_options: dict[str, Any] = field(default_factory=dict)
     # Generator rows made from a registered generator with other options, and sweeps of them:
-    # {name: {generator = "scoehr", option = value or [values]}} (execution/variants.py).
+    # {name: {generator = "my-gan", option = value or [values]}} (execution/variants.py).
     variants: dict[str, Any] = field(default_factory=dict)
     metrics: list[str] | None = None
     metric_options: dict[str, Any] = field(default_factory=dict)
@@ -165,8 +165,8 @@ def build_config(values: dict[str, Any], where: str) -> RunConfig:
 # changes one option of the file's [dataset_options] and keeps the others.
 # A `--variant NAME=...` replaces the file's [variants.NAME] and keeps the other variants.
 MERGED_TABLES = ("dataset_options", "variants")
-# Tables of tables merged one level deeper: `--generator-option scoehr.decode=sample` changes one
-# option of [generator_options.scoehr] and keeps its others.
+# Tables of tables merged one level deeper: `--generator-option my-gan.epochs=5` changes one
+# option of [generator_options.my-gan] and keeps its others.
 MERGED_NESTED_TABLES = ("generator_options",)
 
 

@@ -20,9 +20,9 @@ from ehrbench.errors import ConfigError, InputError, os_error_message
 @click.option("--dataset-option", "dataset_option", multiple=True, metavar="KEY=VALUE", help="A dataset option (repeatable).")
 @click.option("--generators", help="Comma-separated generator names (default: every available default generator).")
 @click.option("--generator-option", "generator_option", multiple=True, metavar="GEN.KEY=VALUE",
-              help="A generator's (or variant's) option, e.g. scoehr.decode=sample (repeatable).")
+              help="A generator's (or variant's) option, e.g. my-gan.epochs=5 (repeatable).")
 @click.option("--variant", "variant", multiple=True, metavar="NAME=GEN[:KEY=VALUE,...]",
-              help="Run GEN once more as the row NAME with these options, e.g. scoehr-sampled=scoehr:decode=sample "
+              help="Run GEN once more as the row NAME with these options, e.g. my-gan-long=my-gan:epochs=500 "
                    "(repeatable; sweeps are [variants] tables of a config file).")
 @click.option("--metrics", help="Comma-separated metric names (default: every available default metric).")
 @click.option("--repeats", type=int, help="Repeats per generator, each with its own derived seed (default 3).")

@@ -8,8 +8,8 @@ holds them as tables, ``[variants.NAME]`` in TOML or ``--variant NAME=GEN:key=va
 - every other key is an option of that generator;
 - a list value where the option takes a scalar is a *sweep*: the table expands into one variant per
   value (the product of every swept key, in table order), named ``NAME-key-value`` per swept key,
-  e.g. ``[variants.synthvae] target_epsilon = [1, 3]`` gives ``synthvae-target_epsilon-1`` and
-  ``synthvae-target_epsilon-3``. A sweep over an option that itself takes a list is a list of lists.
+  e.g. ``[variants.my-gan] lr = [0.001, 0.01]`` gives ``my-gan-lr-0.001`` and
+  ``my-gan-lr-0.01``. A sweep over an option that itself takes a list is a list of lists.
 
 A variant's options are, from lowest to highest: the generator's profile, the run's
 ``generator_options`` of the base generator, the variant's own keys, then ``generator_options`` of
@@ -148,5 +148,5 @@ def parse_generator_option(text: str) -> tuple[str, str, str]:
     target, eq, value = text.partition("=")
     generator, dot, key = target.rpartition(".")
     if not eq or not dot or not generator.strip() or not key.strip():
-        raise ConfigError(f"--generator-option expects GENERATOR.KEY=VALUE (e.g. scoehr.decode=sample), got {text!r}.")
+        raise ConfigError(f"--generator-option expects GENERATOR.KEY=VALUE (e.g. my-gan.epochs=5), got {text!r}.")
     return generator.strip(), key.strip(), value.strip()
