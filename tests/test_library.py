@@ -107,6 +107,9 @@ def test_evaluate_on_arrays_frames_and_files(tmp_path):
         EHRMatrix(m, codes).save(tmp_path / f"{i}.npz")
         paths.append(tmp_path / f"{i}.npz")
     assert ehrbench.evaluate(*paths, metrics=metrics) == scores
+    report = tmp_path / "vendor.html"
+    assert ehrbench.evaluate(*paths, metrics=metrics, report=report, name="vendor") == scores
+    assert "vendor" in report.read_text() and "train-resample" in report.read_text()
     with pytest.raises(ehrbench.InputError, match="synthetic"):
         ehrbench.evaluate(train, test, synthetic[:, :5], metrics=metrics)
     with pytest.raises(ehrbench.InputError, match="synthetic"):

@@ -100,13 +100,17 @@ def evaluate(
     plugins: Iterable[Path | str] = (),
     reader: str | None = None,
     reader_options: Mapping[str, Any] | None = None,
+    report: Path | str | None = None,
+    name: str = "synthetic",
 ) -> dict[str, float]:
     """Score ``synthetic`` against the real ``train`` and ``test``: {metric[.key]: value}.
 
     Each matrix may be an :class:`ehrbench.EHRMatrix`, a 2-D array (``codes`` names its columns,
     default ``code_0``…), a DataFrame (its columns are the codes) or a file path. ``metrics`` takes
     names or :class:`ehrbench.Metric` classes (default: every default metric). A metric that fails
-    raises a RuntimeError naming it; bad input raises an :class:`ehrbench.EhrbenchError`.
+    raises a RuntimeError naming it; bad input raises an :class:`ehrbench.EhrbenchError`. With
+    ``report``, also writes there the self-contained report of the set (row ``name``) beside the
+    calibration rows fitted on ``train`` on the spot (``ehrbench evaluate --report``).
     """
     from ehrbench.rundir.records import Kind
 
@@ -114,10 +118,15 @@ def evaluate(
     code_list = list(codes) if codes is not None else None
     matrices = [as_matrix(v, what, code_list, registry, reader, reader_options)
                 for v, what in ((train, "train"), (test, "test"), (synthetic, "synthetic"))]
-    rows = score(*matrices, metric_instances(metrics, registry, profile), seed=seed, profile=profile,
-                 representation=representation)
+    instances = metric_instances(metrics, registry, profile)
+    rows = score(*matrices, instances, seed=seed, profile=profile, representation=representation)
     failures = [r for r in rows if r["type"] == Kind.METRIC_FAILURE]
     if failures:
         raise RuntimeError("; ".join(f"metric {r['metric']} failed: {r['reason']}" for r in failures))
+    if report is not None:
+        from ehrbench.library.handed import write_report
+
+        write_report(*matrices, Path(report), registry, list(instances), name=name, profile=profile, seed=seed,
+                     representation=representation)
     return {r["metric"]: float(r["value"]) if math.isfinite(r["value"]) else math.nan
             for r in rows if r["type"] == Kind.METRIC}
