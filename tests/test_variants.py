@@ -133,3 +133,17 @@ def test_bad_variant_input_exits_2(cli, plugin_file, tmp_path, args, message):
     assert result.code == 2, result.err
     assert message in result.err
     assert "Traceback" not in result.err
+
+
+def test_variants_under_the_process_executor_match_local(cli, plugin_file, tmp_path):
+    """Each executor runs a variant as a generator: same rows, same numbers (the seed is the row's)."""
+    boards = []
+    for executor in ("local", "process"):
+        out = tmp_path / executor
+        result = cli("run", *SMALL, "--plugin", plugin_file("tunable"), "--generators", "tunable",
+                     "--variant", "tunable-half=tunable:scale=0.5", "--executor", executor, "--no-report", "--out", out)
+        assert result.code == 0, result.err
+        rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+        boards.append(sorted((r["generator"], r["metric"], r["value"]) for r in rows if r["type"] == "metric"))
+    assert boards[0] == boards[1]
+    assert {g for g, _, _ in boards[0]} == {"tunable", "tunable-half"}

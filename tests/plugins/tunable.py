@@ -1,6 +1,5 @@
 """A test generator with options that change its output: the base of variants and sweeps in tests."""
 
-from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
