@@ -120,3 +120,16 @@ def test_plugin_authors_face():
     for name in ("Generator", "Metric", "Dataset", "RunContext", "EHRMatrix", "hookimpl", "Direction", "derive_seed",
                  "ConfigError", "InputError", "PublishedResults", "NoOptions", "INFO", "MAIN_KEY"):
         assert hasattr(ehrbench, name), name
+
+
+def test_run_from_a_toml_file_and_resume(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('profile = "smoke"\nrepeats = 1\nreport = false\ngenerators = ["independent-marginals"]\n'
+                      'metrics = ["dimension_wise_probability"]\n[dataset_options]\npatients = 100\ncodes = 12\n'
+                      '[variants.independent-marginals-again]\ngenerator = "independent-marginals"\n')
+    first = ehrbench.run(config, out=tmp_path / "r")
+    assert first.generators == ["independent-marginals", "independent-marginals-again"]
+    again = ehrbench.run(config, out=tmp_path / "r", resume=True)  # nothing left to do: the same numbers
+    pd.testing.assert_frame_equal(again.results, first.results)
+    with pytest.raises(ehrbench.ConfigError, match="--resume continues a run"):
+        ehrbench.run(config, out=tmp_path / "r", resume=True, seed=5)
