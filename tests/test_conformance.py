@@ -31,6 +31,7 @@ def test_a_conforming_class_passes():
     (broken.Fractional, "sample-contract", "integer"),
     (broken.Unseeded, "reproducible", "seed 1234"),
     (broken.GlobalSeeded, "global-rng", "numpy.random"),
+    (broken.FixedSeed, "seed-used", "the same matrix"),
     (broken.ForgetfulSave, "save-load", "loaded model"),
     (broken.WritesTraining, "training-data-untouched", "changed the training matrix"),
     (broken.BadProfile, "options", "unknown option 'epoch'"),
@@ -52,6 +53,10 @@ def test_broken_metric_fails_naming_the_rule(cls, rule):
     with pytest.raises(ConformanceError) as info:
         check_metric(cls)
     assert info.value.rule == rule
+
+
+def test_a_generator_without_randomness_may_say_so():
+    check_generator(broken.FixedSeed, deterministic=True)
 
 
 def test_not_a_generator_is_not_registrable():

@@ -1,8 +1,9 @@
 """The rules of :func:`check_generator` and :func:`check_metric`, each failure naming its rule.
 
 Generator rules: ``registrable``, ``options``, ``sample-contract`` (ndarray, shape, finite,
-non-negative integer counts; 0/1 under the binary representation), ``training-data-untouched``,
-``reproducible`` (same seed, same sample, bit for bit), ``global-rng`` (numpy's, Python's and
+non-negative integer counts; 0/1 under the binary representation; n = 0, 1 and more rows than
+the training set), ``training-data-untouched``, ``reproducible`` (same seed, same sample, bit for
+bit), ``seed-used`` (another seed, another sample), ``global-rng`` (numpy's, Python's and
 torch's global generators unchanged), ``save-load`` (a loaded model samples what the fitted one
 did, when the class can save), ``device`` (a CPU job leaves CUDA uninitialised), ``reporting``
 (parameter_count and training_log have their declared types).
@@ -162,12 +163,13 @@ def check_generator(
     representations: tuple[str, ...] = ("count", "binary"),
     train: EHRMatrix | None = None,
     device: str = "cpu",
+    deterministic: bool = False,
 ) -> None:
     """Raise :class:`ConformanceError` naming the first rule ``cls`` breaks; return None when it keeps them all.
 
     ``options`` override the ``profile``'s (e.g. fewer epochs); ``train`` replaces the small matrix
-    made here. Each representation costs about three fits (two for ``reproducible``, one for
-    ``save-load``).
+    made here. Each representation costs two fits (``reproducible``). ``deterministic`` skips
+    ``seed-used`` for a generator without randomness by design.
     """
     problem = _check_class("generators", cls)
     if problem:
@@ -191,7 +193,18 @@ def check_generator(
             first_model = make()
             with _no_global_rng(cls, "fit() and sample()"):
                 first = _fit_sample(cls, first_model, X, ctx, n)
-            _call(cls, "sample", "sample(1)", lambda: _sample(cls, first_model, ctx, 1, X.shape[1]))
+            _sample(cls, first_model, ctx, 1, X.shape[1])
+            empty = _call(cls, "sample", "sample(0)", lambda: first_model.sample(0, ctx))
+            if not isinstance(empty, np.ndarray) or empty.shape != (0, X.shape[1]):
+                raise ConformanceError(cls, "sample-contract", f"sample(0) must return an empty (0, {X.shape[1]}) "
+                                                               f"array, got {getattr(empty, 'shape', empty)!r}")
+            if not deterministic:
+                other = _sample(cls, first_model, dataclasses.replace(ctx, seed=ctx.seed + 1), n, X.shape[1])
+                if np.array_equal(first, other):
+                    raise ConformanceError(cls, "seed-used", f"sampling with seeds {ctx.seed} and {ctx.seed + 1} gave "
+                                                             f"the same matrix ({representation}); draw from "
+                                                             f"ctx.rng(...), or pass deterministic=True if the "
+                                                             f"generator has no randomness by design.")
             second = _fit_sample(cls, make(), X, ctx, n)
             if not np.array_equal(first, second):
                 rows = int((first != second).any(axis=1).sum())

@@ -45,6 +45,15 @@ class Unseeded(_Marginals):
         return (np.random.default_rng().random((n, len(self.p))) < self.p).astype(np.float32)
 
 
+class FixedSeed(_Marginals):
+    """Reproducible by ignoring ctx: every repeat of a run would draw the same sample."""
+
+    name = "fixed-seed"
+
+    def sample(self, n, ctx):
+        return (np.random.default_rng(42).random((n, len(self.p))) < self.p).astype(np.float32)
+
+
 class GlobalSeeded(_Marginals):
     """Reproducible, but by reseeding numpy's global generator: other plugins' streams change with it."""
 
