@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import Any
 
 from ehrbench.api import Generator, Metric
