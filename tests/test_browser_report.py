@@ -102,3 +102,31 @@ def test_report_screenshot_is_drawn(report, tmp_path):
     pixels = imread(shot)
     assert pixels.shape[:2] == (3000, 1280)
     assert np.unique(pixels.reshape(-1, pixels.shape[2])[::97], axis=0).shape[0] > 50  # text, tables and plots
+
+
+def test_evaluate_report_of_a_handed_over_set_renders(cli, tmp_path):
+    """`ehrbench evaluate --report`: the handed-over set beside calibration rows fitted on the spot."""
+    from ehrbench.matrix import EHRMatrix
+
+    rng = np.random.default_rng(3)
+    codes = [f"C{j}" for j in range(12)]
+    X = rng.poisson(rng.uniform(0.05, 0.5, 12), (300, 12)).astype(np.float32)
+    paths = {}
+    for part, rows in (("train", X[:200]), ("test", X[200:]), ("synthetic", rng.poisson(0.2, (120, 12)))):
+        paths[part] = tmp_path / f"{part}.npz"
+        EHRMatrix(rows, codes).save(paths[part])
+    report = tmp_path / "out" / "vendor.html"
+    result = cli("evaluate", "--train", paths["train"], "--test", paths["test"], "--synthetic", paths["synthetic"],
+                 "--profile", "smoke", "--name", "vendor-set", "--report", report, "--json")
+    assert result.code == 0, result.err
+    scores = json.loads(result.out)  # stdout stays one JSON object
+    text = report.read_text()
+    assert "vendor-set" in text and "train-resample" in text and "independent-marginals" in text
+    assert f"{scores['dimension_wise_probability']:.4g}"[:4] in text  # the same numbers as the scores
+    probe = tmp_path / "probe.html"
+    probe.write_text(text.replace("</body>", PROBE + "</body>"))
+    dom, messages = chromium(probe, tmp_path / "p4", "--dump-dom")
+    assert messages == []
+    found = json.loads(html.unescape(re.search(r'data-probe="([^"]*)"', dom).group(1)))
+    assert found["images"] == text.count('src="data:image/png;base64,') > 0 and found["decoded"] == found["images"]
+    assert {"lb-fidelity", "overall", "manifest"} <= set(found["sections"])

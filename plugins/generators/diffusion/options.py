@@ -47,8 +47,10 @@ class UNetConfig(NetworkShape):
         h, levels = self.height, len(self.multipliers)
         if self.size < 1 or h * h != self.size:
             return f"input size {self.size} is not a square H×H"
-        if levels < 1 or self.res_blocks < 1 or self.channels < 1 or min(self.multipliers) < 1 or self.patch_size < 1:
-            return "channels, res_blocks, patch_size and every multiplier must be positive, with at least one level"
+        if (levels < 1 or self.res_blocks < 1 or self.channels < 1 or min(self.multipliers) < 1 or self.patch_size < 1
+                or self.groups < 1):
+            return ("channels, res_blocks, patch_size, groups and every multiplier must be positive, with at least "
+                    "one level")
         multiple = self.patch_size * 2 ** (levels - 1)
         if h % multiple:
             return (f"H = {h} must be divisible by patch_size · 2^(levels − 1) = {multiple} "
