@@ -18,7 +18,6 @@ import click
 
 from ehrbench.api import PROFILES, REPRESENTATIONS, direction_text
 from ehrbench.cli import flags as f
-from ehrbench.errors import ConfigError, EhrbenchError
 
 COLUMN_SUFFIX, CODE_SUFFIX = "_column", "_code"
 
@@ -47,15 +46,16 @@ def evaluate(train_path: Path, test_path: Path, synthetic_path: Path, metrics: s
              name: str, as_json: bool, plugins: tuple[Path, ...]) -> None:
     """Score your own synthetic matrix against real train/test matrices, without a plugin."""
     from ehrbench.execution.scoring import score_rows
+    from ehrbench.library.evaluate import file_reader, read_file
     from ehrbench.rundir.records import Kind
 
     registry = f.registry(plugins)
     names = f.split_names(metrics) or registry.defaults("metrics")
     instances = {n: registry.get("metrics", n).configure(None, profile) for n in names}
-    reader_cls = _reader(registry, reader)
+    reader_cls = file_reader(registry, reader, "--reader")
     options = f.key_values(reader_option, "--reader-option") or {}
     train, test, synthetic = (
-        _read(reader_cls, options, path, flag).as_representation(representation)
+        read_file(reader_cls, options, path, flag).as_representation(representation)
         for path, flag in ((train_path, "--train"), (test_path, "--test"), (synthetic_path, "--synthetic"))
     )
     train.check_same_codes(test, f"--train {train_path}", f"--test {test_path}")
@@ -79,30 +79,6 @@ def evaluate(train_path: Path, test_path: Path, synthetic_path: Path, metrics: s
         click.echo(f"Wrote {written}", err=as_json)  # stdout stays one JSON object under --json
     if failures:
         sys.exit(1)
-
-
-def _reader(registry: Any, name: str | None) -> type:
-    """The dataset class that reads the files: ``name``, else the one available that reads a file."""
-    if name is not None:
-        cls = registry.get("datasets", name)
-        if not getattr(cls, "file_option", None):
-            raise ConfigError(f"--reader {name}: dataset '{name}' does not read a matrix file (it declares no "
-                              f"file_option).")
-        return cls
-    readers = [n for n in registry.names("datasets", available_only=True)
-               if getattr(registry.get("datasets", n), "file_option", None)]
-    if len(readers) != 1:
-        found = ", ".join(readers) if readers else "none is installed"
-        raise ConfigError(f"evaluate reads its files through a dataset that reads a matrix file ({found}); "
-                          f"name one with --reader.")
-    return registry.get("datasets", readers[0])
-
-
-def _read(cls: Any, options: dict[str, str], path: Path, flag: str) -> Any:
-    try:
-        return cls.configure({**options, cls.file_option: str(path)}).load()
-    except EhrbenchError as exc:
-        raise type(exc)(f"{flag}: {exc}") from None
 
 
 def _named_by_code(row: dict[str, Any], codes: list[str]) -> dict[str, Any]:

@@ -23,12 +23,14 @@ from ehrbench.plugins import Registry, load_registry
 MatrixLike = Any  # EHRMatrix | numpy.ndarray | pandas.DataFrame | str | Path
 
 
-def file_reader(registry: Registry, name: str | None = None) -> type:
-    """The dataset class that reads matrix files: ``name``, else the one available that reads a file."""
+def file_reader(registry: Registry, name: str | None = None, flag: str = "reader") -> type:
+    """The dataset class that reads matrix files: ``name``, else the one available that reads a file.
+
+    ``flag`` is how the caller's user names the reader (``reader`` here, ``--reader`` on the CLI)."""
     if name is not None:
         cls = registry.get("datasets", name)
         if not getattr(cls, "file_option", None):
-            raise ConfigError(f"reader '{name}': dataset '{name}' does not read a matrix file (it declares no "
+            raise ConfigError(f"{flag} {name}: dataset '{name}' does not read a matrix file (it declares no "
                               f"file_option).")
         return cls
     readers = [n for n in registry.names("datasets", available_only=True)
@@ -36,7 +38,7 @@ def file_reader(registry: Registry, name: str | None = None) -> type:
     if len(readers) != 1:
         found = ", ".join(readers) if readers else "none is installed"
         raise ConfigError(f"evaluate reads its files through a dataset that reads a matrix file ({found}); "
-                          f"name one as the reader.")
+                          f"name one with {flag}.")
     return registry.get("datasets", readers[0])
 
 
