@@ -1,9 +1,10 @@
 """ehrbench: benchmark generators of synthetic electronic health records.
 
 One face for users and plugin authors. Plugin authors need :data:`hookimpl`, the base classes,
-:class:`EHRMatrix`, the errors and :func:`derive_seed`, all re-exported here; notebooks and scripts
-call :func:`run`, :func:`evaluate` and :func:`load_run`, loaded on first use so that
-``import ehrbench`` stays light (no pandas, no execution machinery).
+:class:`EHRMatrix` (and :func:`from_arrays`), the errors, :func:`derive_seed` and
+:data:`null_progress`, all re-exported here; the built-in plugins import nothing else from the
+host. Notebooks and scripts call :func:`run`, :func:`evaluate` and :func:`load_run`, loaded on
+first use so that ``import ehrbench`` stays light (no pandas, no execution machinery).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from ehrbench.api import (
     ProgressReporter,
     PublishedResults,
     RunContext,
+    null_progress,
 )
 from ehrbench.errors import ConfigError, EhrbenchError, InputError
 from ehrbench.hookspecs import hookimpl
-from ehrbench.matrix import EHRMatrix
+from ehrbench.matrix import EHRMatrix, from_arrays
 from ehrbench.seeding import derive_seed
 
 if TYPE_CHECKING:
@@ -36,7 +38,7 @@ __version__ = "0.1.0"
 __all__ = [
     "INFO", "MAIN_KEY", "ConfigError", "Dataset", "Direction", "EHRMatrix", "EhrbenchError", "Generator",
     "InputError", "Metric", "NoOptions", "ProgressReporter", "PublishedResults", "Run", "RunConfig", "RunContext",
-    "derive_seed", "evaluate", "hookimpl", "load_run", "run",
+    "derive_seed", "evaluate", "from_arrays", "hookimpl", "load_run", "null_progress", "run",
 ]
 
 # name → module; imported on first access (PEP 562).

@@ -23,10 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ehrbench.api import Dataset
-from ehrbench.errors import ConfigError, InputError
-from ehrbench.hookspecs import hookimpl
-from ehrbench.matrix import EHRMatrix, from_arrays
+from ehrbench import ConfigError, Dataset, EHRMatrix, InputError, from_arrays, hookimpl
 
 SUFFIXES: tuple[str, ...] = (".npz", ".npy", ".csv", ".csv.gz")
 # Errors that reading a damaged or non-text file can raise, beyond pandas' own.

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ehrbench.errors import InputError
+from ehrbench import InputError
 
 from .icd9 import column_order
 

@@ -25,10 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ehrbench.api import Dataset
-from ehrbench.errors import InputError
-from ehrbench.hookspecs import hookimpl
-from ehrbench.matrix import EHRMatrix, from_arrays
+from ehrbench import Dataset, EHRMatrix, InputError, from_arrays, hookimpl
 
 from . import mimic3_csv
 from .icd9 import CODE_EXPECTED, CODE_PATTERN, column_order, group_titles, groups_of

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ehrbench.errors import ConfigError
+from ehrbench import ConfigError
 
 from .mimic3 import Mimic3Dataset
 

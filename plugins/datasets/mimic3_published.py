@@ -6,7 +6,7 @@ declared as ``Mimic3Dataset.published``, so only runs on the real MIMIC-III file
 
 from __future__ import annotations
 
-from ehrbench.api import PublishedResults
+from ehrbench import PublishedResults
 
 _METRICS = (
     "dimension_wise_probability",

@@ -42,9 +42,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.stats import gamma as gamma_dist
 
-from ehrbench.api import Dataset
-from ehrbench.hookspecs import hookimpl
-from ehrbench.matrix import EHRMatrix
+from ehrbench import Dataset, EHRMatrix, hookimpl
 
 from . import mimic3_csv
 from . import simulated_profiles as P

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ehrbench.api import Generator, RunContext
-from ehrbench.hookspecs import hookimpl
+from ehrbench import Generator, RunContext, hookimpl
 
 # Rows × codes drawn per block, so sampling 50k × 1k never holds a full index matrix.
 _BLOCK_CELLS = 1 << 22

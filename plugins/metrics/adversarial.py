@@ -17,9 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from ehrbench.api import INFO, Metric, RunContext
-from ehrbench.hookspecs import hookimpl
-from ehrbench.matrix import EHRMatrix
+from ehrbench import INFO, EHRMatrix, Metric, RunContext, hookimpl
 from ehrbench_plugins.metrics import _neighbours
 
 

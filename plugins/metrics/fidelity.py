@@ -21,10 +21,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
-from ehrbench.api import INFO, Metric, RunContext
-from ehrbench.hookspecs import hookimpl
-from ehrbench.matrix import EHRMatrix
-from ehrbench.seeding import derive_seed
+from ehrbench import INFO, EHRMatrix, Metric, RunContext, derive_seed, hookimpl
 from ehrbench_plugins.metrics import _stats
 
 # The standard errors these metrics return (Metric.standard_errors) come from a bootstrap over the

@@ -25,11 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from ehrbench.api import INFO, Direction, Metric, RunContext
-from ehrbench.errors import ConfigError
-from ehrbench.hookspecs import hookimpl
-from ehrbench.matrix import EHRMatrix
-from ehrbench.seeding import derive_seed
+from ehrbench import INFO, ConfigError, Direction, EHRMatrix, Metric, RunContext, derive_seed, hookimpl
 from ehrbench_plugins.metrics import _classifiers, _stats
 
 

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ehrbench.api import Generator, RunContext
-from ehrbench.seeding import derive_seed
+from ehrbench import Generator, RunContext, derive_seed
 from ehrbench_plugins.generators.diffusion.options import ScoreOptions
 from ehrbench_plugins.generators.diffusion.sde import VPSDE
 from ehrbench_plugins.generators.likelihood import decode_records

@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ehrbench.api import RunContext
-from ehrbench.hookspecs import hookimpl
+from ehrbench import RunContext, hookimpl
 from ehrbench_plugins.generators.diffusion.generator import DiffusionGenerator, ScoreOptions
 from ehrbench_plugins.generators.likelihood import DecodeOptions
 

@@ -22,8 +22,7 @@ import torch
 import torchsde
 from torch import nn
 
-from ehrbench.api import ProgressReporter, null_progress
-from ehrbench.seeding import derive_seed
+from ehrbench import ProgressReporter, derive_seed, null_progress
 from ehrbench_plugins.generators.diffusion.execution import numerics
 from ehrbench_plugins.generators.diffusion.options import SAMPLERS, ExecutionOptions, Sampler
 from ehrbench_plugins.generators.diffusion.sde import VPSDE

@@ -16,9 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ehrbench.api import RunContext
-from ehrbench.hookspecs import hookimpl
-from ehrbench.seeding import derive_seed
+from ehrbench import RunContext, derive_seed, hookimpl
 from ehrbench_plugins.generators.diffusion.generator import DiffusionGenerator, ScoreOptions
 from ehrbench_plugins.generators.likelihood import LikelihoodOptions, OutputLikelihood
 

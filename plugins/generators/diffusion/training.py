@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-from ehrbench.api import ProgressReporter, null_progress
+from ehrbench import ProgressReporter, null_progress
 from ehrbench_plugins.generators.diffusion.sde import VPSDE
 
 

@@ -35,9 +35,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ehrbench.api import Generator, RunContext
-from ehrbench.hookspecs import hookimpl
-from ehrbench.seeding import derive_seed
+from ehrbench import Generator, RunContext, derive_seed, hookimpl
 
 from ..likelihood import DECODER_BIASES, DecodeOptions, DecoderBias
 
