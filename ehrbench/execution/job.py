@@ -160,6 +160,8 @@ def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReport
             progress("sampling")
             with measure(task.device) as draw:
                 samples = generator.sample(task.n_samples, ctx)
+            stage = "privacy_guarantee"
+            guarantee = checked_guarantee(generator.privacy_guarantee())
     except BaseException as exc:  # a generator's failure (sys.exit included) is recorded, never fatal to the run
         if not contained(exc):
             raise
@@ -174,6 +176,7 @@ def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReport
         peak_rss_mb=max(fit.peak_rss_mb, draw.peak_rss_mb),
         peak_gpu_mb=_max_or_none(fit.peak_gpu_mb, draw.peak_gpu_mb),
         parameters=generator.parameter_count(),
+        **guarantee,
     )
     if fit.gpu_seconds is not None and draw.gpu_seconds is not None:  # a CUDA job: per-step GPU figures
         cost.update(
@@ -195,6 +198,24 @@ def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReport
     return GenerationOutcome(
         Status.OK, samples=samples, cost=cost, training_log=log, warnings=sample_warnings(samples, X_train),
     )
+
+
+def checked_guarantee(guarantee: Any) -> dict[str, float]:
+    """``{"epsilon": ε, "delta": δ}`` from a generator's ``privacy_guarantee()``, or {} for None.
+
+    ε must be positive (a guarantee of 0 would read as perfect privacy) and δ in [0, 1).
+    """
+    if guarantee is None:
+        return {}
+    try:
+        epsilon, delta = float(guarantee["epsilon"]), float(guarantee["delta"])
+    except (TypeError, KeyError, ValueError):
+        raise ValueError(f"privacy_guarantee() returned {guarantee!r}; expected None or "
+                         f"{{'epsilon': number, 'delta': number}}") from None
+    if not epsilon > 0 or not 0 <= delta < 1:
+        raise ValueError(f"privacy_guarantee() returned epsilon {epsilon!r}, delta {delta!r}; "
+                         f"expected epsilon > 0 and 0 ≤ delta < 1")
+    return {"epsilon": epsilon, "delta": delta}
 
 
 def _training_log(generator: Generator) -> dict[str, list[float]]:
