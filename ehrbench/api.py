@@ -235,6 +235,9 @@ class Metric(_Configurable, ABC):
     # asks to be: among a category's ranked metrics the smallest number wins; None never asks. A
     # category where no metric asks uses its first ranked metric.
     tradeoff_axis: ClassVar[int | None] = None
+    # Also scored on conditional samples (`ehrbench run --condition CODE`), against the real records
+    # with the code: a metric that compares distributions of codes, cheap on a few hundred rows.
+    conditional: ClassVar[bool] = False
 
     @classmethod
     def configure(cls, overrides: Mapping[str, Any] | None = None, profile: str = "paper") -> Metric:

@@ -29,6 +29,14 @@ def leaderboard_tables(board: Leaderboard) -> list[Table]:
         for r in rows:
             table.add_row(*r)
         tables.append(table)
+    header, rows = board.guarantees()
+    if rows:
+        table = Table(title="Privacy guarantee (differential privacy; informational)", title_justify="left")
+        for i, h in enumerate(header):
+            table.add_column(h, no_wrap=i == 0, justify="left" if i == 0 else "right")
+        for r in rows:
+            table.add_row(*r)
+        tables.append(table)
     if not board.flags.empty:
         table = Table(title="Flags (scored, but the samples look degenerate)", title_justify="left", style="yellow")
         for h in ("generator", "repeat", "warning"):

@@ -37,9 +37,14 @@ COST_DIRECTIONS: dict[str, Direction | None] = {
     "gpu_seconds": None,  # CUDA jobs: fit + sample on the device's clock (CUDA events)
     "gpu_utilization": None,  # CUDA jobs: mean % of that time a kernel ran (NVML)
 }
+# A generator's formal differential-privacy guarantee (Generator.privacy_guarantee, in its cost record):
+# informational privacy rows, never ranked; empty (NaN) for a generator without one, never 0.
+GUARANTEE_METRICS = {"epsilon": "dp_epsilon", "delta": "dp_delta"}
 FLAG_COLUMNS = ["generator", "repeat", "warning"]
 # A failure's traceback (when Python raised) marks the plugin's own frame; views show it on demand.
 FAILURE_COLUMNS = ["generator", "repeat", "step", "reason", "traceback"]
+GUARANTEE_NOTE = ("Formal (ε, δ)-differential privacy of the training, from the generator's own accountant "
+                  f"(informational, never ranked); {MISSING} where a generator has no guarantee.")
 CSV_COLUMNS = ["generator", "calibration", "category", "metric", "direction", "n", "mean", "std", "rank"]
 
 
@@ -81,6 +86,21 @@ class Leaderboard:
             rows.append(cells)
         return header, rows
 
+    def guarantees(self) -> tuple[list[str], list[list[str]]]:
+        """Header and rows of the privacy-guarantee table (ε, δ per generator); no rows when no
+        generator of the run has a guarantee. A generator without one shows an empty cell."""
+        part = self.table[self.table["metric"].isin(GUARANTEE_METRICS.values())]
+        header = ["generator", "ε (dp_epsilon)", "δ (dp_delta)"]
+        rows = []
+        for gen in self.generators():
+            mine = part[part["generator"] == gen].set_index("metric")
+            if mine.empty:
+                continue
+            rows.append([gen] + [format_mean_std(mine.loc[m, "mean"], mine.loc[m, "std"]) if m in mine.index
+                                 and not pd.isna(mine.loc[m, "mean"]) else MISSING
+                                 for m in GUARANTEE_METRICS.values()])
+        return header, rows
+
     def by_metric(self, category: str) -> tuple[list[str], list[list[str]]]:
         """The transposed table (a row per metric, a column per generator), for narrow terminals."""
         header, rows = self.wide(category)
@@ -111,6 +131,10 @@ class Leaderboard:
             if not rows:
                 continue
             lines += ["", f"## {category.capitalize()}", "", _md_row(header), _md_row(["---"] * len(header))]
+            lines += [_md_row(r) for r in rows]
+        header, rows = self.guarantees()
+        if rows:
+            lines += ["", "## Privacy guarantee", "", GUARANTEE_NOTE, "", _md_row(header), _md_row(["---"] * len(header))]
             lines += [_md_row(r) for r in rows]
         if not self.flags.empty:
             lines += ["", "## Flags", "", "Jobs whose samples look degenerate; their numbers are scored but suspect.", "",
@@ -154,6 +178,17 @@ def _cost_rows(records: list[dict]) -> list[dict]:
     return rows
 
 
+def _guarantee_rows(records: list[dict]) -> list[dict]:
+    """``dp_epsilon`` / ``dp_delta`` rows for every scored job, when any job of the run has a guarantee."""
+    costs = [r for r in of_kind(records, Kind.COST) if r.get("status") == Status.OK]
+    if not any(r.get("epsilon") is not None for r in costs):
+        return []
+    return [{"generator": r["generator"], "repeat": r["repeat"], "calibration": r.get("calibration", False),
+             "category": "privacy", "metric": metric,
+             "value": float(r[key]) if r.get(key) is not None else float("nan"), **direction_fields(None)}
+            for r in costs for key, metric in GUARANTEE_METRICS.items()]
+
+
 def build(records: list[dict], generator_order: list[str] | None = None) -> Leaderboard:
     """Aggregate result records (as read from ``results.jsonl``) into a leaderboard.
 
@@ -165,7 +200,7 @@ def build(records: list[dict], generator_order: list[str] | None = None) -> Lead
     current = current_records(records)
     ok = set(ok_jobs(current))
     rows = [r for r in of_kind(current, Kind.METRIC) if job_key(r) in ok]
-    rows += [r for r in _cost_rows(current) if job_key(r) in ok]
+    rows += [r for r in _cost_rows(current) + _guarantee_rows(current) if job_key(r) in ok]
     jobs = of_kind(current, Kind.JOB)
     failures = pd.DataFrame(
         [{"generator": r["generator"], "repeat": r["repeat"], "step": "generate", "reason": r.get("reason"),
