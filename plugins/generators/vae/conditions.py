@@ -16,11 +16,14 @@ def random_conditions(x: torch.Tensor, max_given: int, generator: torch.Generato
     present = x > 0
     rows, codes = x.shape
     revealed = torch.zeros_like(present)
+    slots = torch.arange(min(max_given, codes))
     for pool in (present, ~present):
         k = torch.randint(0, max_given + 1, (rows, 1), generator=generator)
         scores = torch.rand(rows, codes, generator=generator).masked_fill(~pool, 2.0)
-        ranks = scores.argsort(dim=1).argsort(dim=1)  # a random order of the pool's codes, first
-        revealed |= pool & (ranks < k)
+        # The pool's codes with the smallest scores are a uniform random subset of it; keep the first k.
+        chosen = scores.topk(len(slots), dim=1, largest=False).indices
+        keep = (slots < k) & pool.gather(1, chosen)
+        revealed.scatter_(1, chosen, keep | revealed.gather(1, chosen))
     m = revealed.float()
     return torch.cat([present.float() * m, m], dim=1)
 
