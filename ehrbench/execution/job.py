@@ -360,8 +360,7 @@ def score_conditional(spec: JobSpec, train: EHRMatrix, test: EHRMatrix, samples:
     Category ``conditional`` (its own leaderboard table, outside the overall ranking); a code whose
     samples broke the contract gets a ``metric_failure`` row instead. A generator without the
     capability is scored by its unconditional records that contain the code (rejection sampling),
-    so the calibration rows are the references: independent-marginals' are the code's other
-    prevalences without correlation.
+    so the calibration rows are the references (the marginals without correlation, a copy of the data).
     """
     task = spec.task
     metrics = {name: m for name, m in spec.metrics.items() if getattr(m, "conditional", False)}
