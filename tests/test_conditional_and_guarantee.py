@@ -91,3 +91,16 @@ def test_cli_scores_conditional_samples_and_records_epsilon(cli, tmp_path):
     markdown = (out / "leaderboard.md").read_text()
     assert "## Conditional" in markdown and "## Privacy guarantee" in markdown
     assert not np.isnan(float(table[("cvae", "conditional[428].codes_per_record")]["mean"]))
+
+
+def test_conditional_records_without_their_code_are_a_metric_failure(cli, plugin_file, tmp_path):
+    out = tmp_path / "run"
+    result = cli("run", *FAST, "--plugin", plugin_file("conditional_liar"), "--generators", "conditional-liar",
+                 "--condition", "428", "--out", out)
+    assert result.code == 0, result.err
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    failures = [r for r in records if r["type"] == "metric_failure"]
+    assert [f["metric"] for f in failures] == ["conditional[428].*"]
+    assert "drawn with code 428 do not contain it" in failures[0]["reason"]
+    assert not any(r["type"] == "metric" and r["metric"].startswith("conditional[") for r in records)
+    assert any(r["type"] == "metric" and r["metric"] == "dimension_wise_probability" for r in records)
