@@ -104,3 +104,18 @@ def test_conditional_records_without_their_code_are_a_metric_failure(cli, plugin
     assert "drawn with code 428 do not contain it" in failures[0]["reason"]
     assert not any(r["type"] == "metric" and r["metric"].startswith("conditional[") for r in records)
     assert any(r["type"] == "metric" and r["metric"] == "dimension_wise_probability" for r in records)
+
+
+@pytest.mark.parametrize("with_epsilon", [2, 1])
+def test_the_report_draws_fidelity_against_epsilon_when_two_generators_have_one(with_epsilon):
+    from ehrbench.views.report import RunData, tradeoff_figures
+
+    costs = [_cost("a", epsilon=1.0, delta=1e-5), _cost("b", epsilon=8.0, delta=1e-5) if with_epsilon == 2 else _cost("b")]
+    records = _records(*costs)
+    for r in records:
+        if r["type"] == "metric":
+            r["metric"] = "pairwise_correlation_difference"
+    board = lb.build(records)
+    data = RunData(None, {}, records, board, {}, None)
+    names = [f.filename for f in tradeoff_figures(data)]
+    assert ("fidelity-vs-epsilon.png" in names) == (with_epsilon == 2) and "fidelity-vs-cost.png" in names
