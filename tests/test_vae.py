@@ -266,3 +266,53 @@ def test_cuda_fit_sample_and_cache(cls, dp, counts, tmp_path):
     again = cls.configure("smoke", {**TINY, "dp": dp})
     again.load(tmp_path, ctx)
     np.testing.assert_array_equal(first, again.sample(500, ctx))
+
+
+def test_kl_between_gaussians():
+    from ehrbench_plugins.generators.vae.nets import kl_between, kl_to_standard_normal
+
+    mu, log_sigma = torch.tensor([[0.3, -1.0]]), torch.tensor([[0.2, -0.5]])
+    assert torch.allclose(kl_between(mu, log_sigma, torch.zeros(1, 2), torch.zeros(1, 2)),
+                          kl_to_standard_normal(mu, log_sigma))
+    assert kl_between(mu, log_sigma, mu, log_sigma).item() == 0.0
+    # one dimension by hand: log(σp/σq) + (σq² + (μq − μp)²) / (2σp²) − ½
+    expected = math.log(2.0 / 1.0) + (1.0 + 0.5**2) / (2 * 4.0) - 0.5
+    got = kl_between(torch.tensor([[0.5]]), torch.tensor([[0.0]]), torch.tensor([[0.0]]), torch.tensor([[math.log(2.0)]]))
+    assert abs(got.item() - expected) < 1e-6
+
+
+@needs_extra("dp")
+def test_ghost_clipping_is_per_record_clipping():
+    """The DP backward (Opacus' ghost clipping) leaves Σ_i clip(g_i, C) in .grad, as per-record clipping would."""
+    import copy
+
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from ehrbench_plugins.generators.vae.nets import VAE, init_weights_
+    from ehrbench_plugins.generators.vae.privacy import make_private
+
+    X = torch.rand(40, 6, generator=torch.Generator().manual_seed(0))
+    model = VAE(6, 2, (5,), "tanh", extra_dim=4)
+    init_weights_(model, torch.Generator().manual_seed(1))
+    reference = copy.deepcopy(model)
+    private = make_private(model, torch.optim.SGD(model.parameters(), lr=1.0), DataLoader(TensorDataset(X), batch_size=10),
+                           target_epsilon=1.0, delta=1e-3, epochs=1, max_grad_norm=0.5,
+                           noise_generator=torch.Generator().manual_seed(2))
+    xb, eps, extra = X[:10], torch.randn(10, 2), torch.rand(10, 4)
+
+    def per_record(net, rows):
+        eta, kl = net(xb[rows], eps[rows], extra[rows])
+        return ((eta - xb[rows]) ** 2).sum(dim=1) + kl
+
+    private.optimizer.zero_grad()
+    private.backward(per_record(private.module, slice(None)))
+    ghost = [p.grad.clone() for p in model.parameters()]
+    summed = [torch.zeros_like(p) for p in reference.parameters()]
+    for i in range(10):
+        reference.zero_grad()
+        per_record(reference, slice(i, i + 1)).sum().backward()
+        norm = torch.sqrt(sum((p.grad ** 2).sum() for p in reference.parameters()))
+        for total, p in zip(summed, reference.parameters()):
+            total += p.grad * min(1.0, 0.5 / (norm.item() + 1e-6))
+    for got, want in zip(ghost, summed):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)

@@ -29,7 +29,13 @@ def mlp(sizes: list[int], activation: str) -> nn.Sequential:
 
 
 class VAE(nn.Module):
-    """Encoder q(z | x, extra) and decoder p(x | z, extra); the decoder returns the likelihood's η."""
+    """Encoder q(z | x, extra) and decoder p(x | z, extra); the decoder returns the likelihood's η.
+
+    With extra inputs (a condition) the prior is learned too, p(z | extra) (Sohn et al. 2015): an
+    encoder that sees the whole record puts what the condition says into z as well, and a decoder
+    then reads it from z; z drawn from N(0, I) would ignore the condition. The prior network moves
+    z to where records with the condition lie.
+    """
 
     def __init__(self, n_codes: int, latent_dim: int, hidden_dims: tuple[int, ...], activation: str,
                  extra_dim: int = 0) -> None:
@@ -37,6 +43,7 @@ class VAE(nn.Module):
         self.n_codes, self.latent_dim, self.extra_dim = n_codes, latent_dim, extra_dim
         self.encoder = mlp([n_codes + extra_dim, *hidden_dims, 2 * latent_dim], activation)
         self.decoder = mlp([latent_dim + extra_dim, *hidden_dims[::-1], n_codes], activation)
+        self.prior = mlp([extra_dim, hidden_dims[0], 2 * latent_dim], activation) if extra_dim else None
 
     @property
     def output_layer(self) -> nn.Linear:
@@ -50,17 +57,38 @@ class VAE(nn.Module):
     def decode(self, z: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         return self.decoder(z if extra is None else torch.cat([z, extra], dim=1))
 
-    def forward(self, x: torch.Tensor, eps: torch.Tensor, extra: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(η, μ, log σ) for records ``x`` with reparameterisation noise ``eps`` (drawn by the caller)."""
+    def prior_of(self, extra: torch.Tensor | None, rows: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(μ, log σ) of p(z | extra); None for the standard normal prior of the unconditional VAE."""
+        if self.prior is None or extra is None:
+            return None
+        out = self.prior(extra.expand(rows, -1))
+        return out[:, : self.latent_dim], out[:, self.latent_dim:].clamp(*LOG_SIGMA_RANGE)
+
+    def forward(self, x: torch.Tensor, eps: torch.Tensor, extra: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(η, KL per record) for records ``x`` with reparameterisation noise ``eps`` (drawn by the caller)."""
         mu, log_sigma = self.encode(x, extra)
         z = mu + eps * log_sigma.exp()
-        return self.decode(z, extra), mu, log_sigma
+        prior = self.prior_of(extra, x.shape[0])
+        kl = kl_to_standard_normal(mu, log_sigma) if prior is None else kl_between(mu, log_sigma, *prior)
+        return self.decode(z, extra), kl
+
+    def draw_latent(self, eps: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
+        """z from the prior, given standard normal ``eps``."""
+        prior = self.prior_of(extra, eps.shape[0])
+        return eps if prior is None else prior[0] + eps * prior[1].exp()
 
 
 def kl_to_standard_normal(mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
     """KL(N(μ, σ²) ‖ N(0, I)) per record, summed over latent dimensions."""
     return 0.5 * (mu.pow(2) + (2 * log_sigma).exp() - 1.0 - 2 * log_sigma).sum(dim=1)
+
+
+def kl_between(mu: torch.Tensor, log_sigma: torch.Tensor, prior_mu: torch.Tensor, prior_log_sigma: torch.Tensor
+               ) -> torch.Tensor:
+    """KL(N(μ, σ²) ‖ N(μ_p, σ_p²)) per record, summed over latent dimensions."""
+    ratio = (2 * (log_sigma - prior_log_sigma)).exp()
+    gap = (mu - prior_mu).pow(2) / (2 * prior_log_sigma).exp()
+    return (prior_log_sigma - log_sigma + 0.5 * (ratio + gap - 1.0)).sum(dim=1)
 
 
 def init_weights_(net: nn.Module, generator: torch.Generator) -> None:

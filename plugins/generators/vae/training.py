@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ..likelihood import OutputLikelihood
 from .conditions import random_conditions
-from .nets import VAE, kl_to_standard_normal
+from .nets import VAE
 from .privacy import PrivateTraining, make_private
 
 EpochCallback = Callable[[int, int, dict[str, float]], None]
@@ -74,7 +74,7 @@ def train(model: VAE, likelihood: OutputLikelihood, X: np.ndarray, settings: Tra
             # Opacus' per-record hooks fire on module outputs alone (the inputs need no gradient).
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
             for epoch in range(1, settings.epochs + 1):
-                means = _epoch(module, model, likelihood, loader, optimizer, settings, streams, device)
+                means = _epoch(module, model, likelihood, loader, optimizer, settings, streams, device, private)
                 bad = [k for k, v in means.items() if not math.isfinite(v)]
                 if bad:
                     raise TrainingDiverged(f"the {', '.join(bad)} loss became non-finite in epoch {epoch}; "
@@ -91,7 +91,7 @@ def train(model: VAE, likelihood: OutputLikelihood, X: np.ndarray, settings: Tra
 
 def _epoch(module: torch.nn.Module, model: VAE, likelihood: OutputLikelihood, loader: Iterable,
            optimizer: torch.optim.Optimizer, settings: TrainSettings, streams: Streams,
-           device: torch.device) -> dict[str, float]:
+           device: torch.device, private: PrivateTraining | None) -> dict[str, float]:
     """One pass over ``loader``; the mean losses of its batches."""
     sums = {"loss": 0.0, "reconstruction": 0.0, "kl": 0.0}
     batches = 0
@@ -101,12 +101,15 @@ def _epoch(module: torch.nn.Module, model: VAE, likelihood: OutputLikelihood, lo
         xb, eps = xb.to(device), eps.to(device)
         extra = extra.to(device) if extra is not None else None
         optimizer.zero_grad()
-        eta, mu, log_sigma = module(xb, eps, extra)
-        reconstruction = likelihood.loss(eta, xb)
-        kl = kl_to_standard_normal(mu, log_sigma).mean()
-        loss = reconstruction + kl
-        loss.backward()
+        eta, kl = module(xb, eps, extra)
+        per_record = likelihood.loss(eta, xb, reduction="none")
+        if private is not None:
+            private.backward(per_record + kl)
+        else:
+            (per_record + kl).mean().backward()
         optimizer.step()
+        reconstruction, kl = per_record.mean(), kl.mean()
+        loss = reconstruction + kl
         for key, value in (("loss", loss), ("reconstruction", reconstruction), ("kl", kl)):
             sums[key] += float(value.detach())
         batches += 1
@@ -128,12 +131,13 @@ class _ShuffledBatches:
 @torch.no_grad()
 def decoded_means(model: VAE, likelihood: OutputLikelihood, n: int, extra: torch.Tensor | None,
                   noise: torch.Generator, device: torch.device) -> np.ndarray:
-    """The likelihood's per-code means for ``n`` draws z ~ N(0, I) (with a condition row, if any)."""
+    """The likelihood's per-code means for ``n`` draws of z from the prior (given a condition row, if any)."""
     model.eval()
     out = np.empty((n, model.n_codes), dtype=np.float32)
     for start in range(0, n, SAMPLE_CHUNK):
         rows = min(SAMPLE_CHUNK, n - start)
-        z = torch.randn(rows, model.latent_dim, generator=noise).to(device)
+        eps = torch.randn(rows, model.latent_dim, generator=noise).to(device)
         given = extra.to(device).expand(rows, -1) if extra is not None else None
+        z = model.draw_latent(eps, given)
         out[start:start + rows] = likelihood.mean(model.decode(z, given)).cpu().numpy()
     return out
