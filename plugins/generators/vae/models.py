@@ -73,16 +73,6 @@ class SynthVAEOptions(LikelihoodOptions):
             raise ValueError(f"max_grad_norm must be a positive number, got {self.max_grad_norm}")
 
 
-@dataclass(frozen=True)
-class CVAEOptions(SynthVAEOptions):
-    max_given: int = 3  # training reveals 0…max_given present and 0…max_given absent codes per record
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.max_given < 1:
-            raise ValueError(f"max_given must be at least 1, got {self.max_given}")
-
-
 # SynthVAE's MIMIC-III runs: latent 256, hidden 256 (two tanh layers), batch 32 by Poisson sampling,
 # 5 epochs, Adam at 1e-3; DP off by default there, target ε = 1 when on. quick: a smaller network and
 # larger batches fit the default run's budget on one torch thread; smoke takes seconds.
@@ -117,8 +107,8 @@ class SynthVAE(Generator):
     def _extra_dim(self, n_codes: int) -> int:
         return 0
 
-    def _max_given(self) -> int | None:
-        return None
+    def _random_conditions(self) -> bool:
+        return False
 
     def _unconditional_extra(self) -> torch.Tensor | None:
         return None
@@ -150,7 +140,7 @@ class SynthVAE(Generator):
             if o.decoder_bias == "marginal":
                 likelihood.init_bias(model.output_layer.bias, X)
             model.to(device)
-            settings = TrainSettings(o.epochs, o.batch_size, o.learning_rate, self._max_given(), o.dp,
+            settings = TrainSettings(o.epochs, o.batch_size, o.learning_rate, self._random_conditions(), o.dp,
                                      o.target_epsilon, delta, o.max_grad_norm)
             streams = Streams(gen("batches"), gen("noise"), gen("masks"), gen("dp-noise"))
 
@@ -247,15 +237,14 @@ class CVAE(SynthVAE):
     name = "cvae"
     profiles = CVAE_PROFILES
     description = "conditional VAE: SynthVAE's networks given codes that must be present (random masks in training)"
-    Options: ClassVar[type] = CVAEOptions
     conditional = True
     STREAM = "cvae"
 
     def _extra_dim(self, n_codes: int) -> int:
         return 2 * n_codes
 
-    def _max_given(self) -> int | None:
-        return self.options.max_given
+    def _random_conditions(self) -> bool:
+        return True
 
     def _unconditional_extra(self) -> torch.Tensor | None:
         from .conditions import no_condition

@@ -45,7 +45,7 @@ class TrainSettings:
     epochs: int
     batch_size: int
     learning_rate: float
-    max_given: int | None = None  # the conditional VAE: up to this many present (and absent) codes revealed
+    conditional: bool = False  # the conditional VAE: random conditions as extra inputs
     dp: bool = False
     target_epsilon: float = 1.0
     delta: float = 1e-5
@@ -96,7 +96,7 @@ def _epoch(module: torch.nn.Module, model: VAE, likelihood: OutputLikelihood, lo
     sums = {"loss": 0.0, "reconstruction": 0.0, "kl": 0.0}
     batches = 0
     for (xb,) in loader:
-        extra = random_conditions(xb, settings.max_given, streams.masks) if settings.max_given is not None else None
+        extra = random_conditions(xb, streams.masks) if settings.conditional else None
         eps = torch.randn(xb.shape[0], model.latent_dim, generator=streams.noise)
         xb, eps = xb.to(device), eps.to(device)
         extra = extra.to(device) if extra is not None else None
