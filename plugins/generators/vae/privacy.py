@@ -20,6 +20,8 @@ from typing import Any
 
 ACCOUNTANT = "rdp"  # Rényi DP, as SynthVAE's code (its alphas are Opacus' defaults since 1.0)
 EXTRA_HINT = "pip install 'ehrbench[dp]' (Opacus)"
+# Opacus notes when the best Rényi order is its largest: the bound is valid, a wider range could only tighten it.
+ALPHA_WARNING = "Optimal order is the largest alpha"
 
 
 class MissingExtra(ImportError):
@@ -53,7 +55,11 @@ class PrivateTraining:
 
     def epsilon(self) -> float:
         """ε spent so far at this δ, from the engine's accountant."""
-        return float(self.engine.get_epsilon(self.delta))
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=ALPHA_WARNING)
+            return float(self.engine.get_epsilon(self.delta))
 
     def backward(self, per_record_loss: Any) -> None:
         """Ghost clipping's two backward passes for the batch's per-record losses (mean reduction)."""
@@ -82,6 +88,7 @@ def make_private(module: Any, optimizer: Any, loader: Any, *, target_epsilon: fl
 
     with warnings.catch_warnings():  # Opacus warns that secure mode is off; that is the reproducible choice
         warnings.filterwarnings("ignore", message="Secure RNG turned off")
+        warnings.filterwarnings("ignore", message=ALPHA_WARNING)
         engine = PrivacyEngine(accountant=ACCOUNTANT)
         # criterion: Opacus wraps one for ghost clipping; the loop calls :meth:`PrivateTraining.backward` instead.
         module, optimizer, _, loader = engine.make_private_with_epsilon(
