@@ -227,6 +227,11 @@ class Metric(_Configurable, ABC):
     # Ranked sub-keys that enter the category's mean rank as entries of their own. Otherwise a
     # metric counts once there: by its headline, or (no headline) by the mean of its ranked keys.
     ranked_alone: ClassVar[frozenset[str]] = frozenset()
+    # Ranked keys whose standard error compute() also returns, under standard_error_key(key): the
+    # noise of the value that every repeat shares (e.g. a bootstrap over the real test rows, which
+    # are the same in every repeat, so the spread over repeats never sees it). Optional: without it
+    # a value's interval comes from its repeats alone. The host stores it on the key's record.
+    standard_errors: ClassVar[frozenset[str]] = frozenset()
     requires: ClassVar[tuple[str, ...]] = ()
     install_hint: ClassVar[str] = ""
     default: ClassVar[bool] = True
@@ -257,9 +262,17 @@ class Metric(_Configurable, ABC):
 
     @classmethod
     def direction(cls, key: str) -> Direction | None:
+        if key in {standard_error_key(k) for k in cls.standard_errors}:
+            return INFO
         if key in cls.key_directions:
             return cls.key_directions[key]
         return Direction(cls.higher_is_better, cls.target)
+
+
+def standard_error_key(key: str) -> str:
+    """The key under which ``compute`` returns the standard error of ``key`` (``Metric.standard_errors``):
+    ``se`` for the headline, ``<key>_se`` for a sub-key."""
+    return "se" if key == MAIN_KEY else f"{key}_se"
 
 
 def flat_key(metric: str, key: str) -> str:

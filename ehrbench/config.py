@@ -43,6 +43,9 @@ class RunConfig:
     dataset_options: dict[str, Any] = field(default_factory=dict)
     generators: list[str] | None = None
     generator_options: dict[str, Any] = field(default_factory=dict)
+    # Generator rows made from a registered generator with other options, and sweeps of them:
+    # {name: {generator = "my-gan", option = value or [values]}} (execution/variants.py).
+    variants: dict[str, Any] = field(default_factory=dict)
     metrics: list[str] | None = None
     metric_options: dict[str, Any] = field(default_factory=dict)
     repeats: int = 3
@@ -107,7 +110,7 @@ class RunConfig:
             raise ValueError(f"conditions must be code names (strings), got {bad[0]!r}")
         if len(set(self.conditions)) != len(self.conditions):
             raise ValueError(f"conditions name a code twice: {self.conditions}")
-        for key in ("generator_options", "metric_options"):
+        for key in ("generator_options", "metric_options", "variants"):
             for name, table in getattr(self, key).items():
                 if not isinstance(table, dict):
                     raise ValueError(f"{key}.{name} must be a table of options, got {table!r}")
@@ -168,7 +171,11 @@ def build_config(values: dict[str, Any], where: str) -> RunConfig:
 
 # Tables whose keys a flag adds to, instead of replacing the whole table: `--dataset-option seed=1`
 # changes one option of the file's [dataset_options] and keeps the others.
-MERGED_TABLES = ("dataset_options",)
+# A `--variant NAME=...` replaces the file's [variants.NAME] and keeps the other variants.
+MERGED_TABLES = ("dataset_options", "variants")
+# Tables of tables merged one level deeper: `--generator-option my-gan.epochs=5` changes one
+# option of [generator_options.my-gan] and keeps its others.
+MERGED_NESTED_TABLES = ("generator_options",)
 
 
 def _merge_tables(given: dict[str, Any], under: Mapping[str, Any]) -> None:
@@ -176,6 +183,14 @@ def _merge_tables(given: dict[str, Any], under: Mapping[str, Any]) -> None:
     for key in MERGED_TABLES:
         if isinstance(given.get(key), Mapping) and isinstance(under.get(key), Mapping):
             given[key] = {**under[key], **given[key]}
+    for key in MERGED_NESTED_TABLES:
+        if isinstance(given.get(key), Mapping) and isinstance(under.get(key), Mapping):
+            merged = dict(under[key])
+            for name, table in given[key].items():
+                below = merged.get(name)
+                both = isinstance(below, Mapping) and isinstance(table, Mapping)
+                merged[name] = {**below, **table} if both else table
+            given[key] = merged
 
 
 def resolve_config(

@@ -13,8 +13,10 @@ What a plugin's classes declare, as class attributes, is the rest of the contrac
   ``calibration`` (a noise-floor row), ``releases_real_records`` (its samples are real rows:
   never saved or cached), ``uses_torch``;
 - metrics: ``category`` (fidelity, utility or privacy), ``higher_is_better``, ``target``,
-  ``key_directions``, ``profiles``, ``default``, and ``tradeoff_axis``: an int when the headline
-  value may be an axis of the report's trade-off figures (the smallest number of a category wins);
+  ``key_directions``, ``profiles``, ``default``, ``tradeoff_axis``: an int when the headline
+  value may be an axis of the report's trade-off figures (the smallest number of a category wins),
+  and ``standard_errors``: ranked keys whose standard error ``compute`` returns too (under
+  :func:`ehrbench.api.standard_error_key`), the noise every repeat shares, for the intervals;
 - datasets: ``simulated`` (no real patient), ``default`` (the dataset of a run that names none;
   one at most), ``profiles`` (option values per run profile, e.g. a small cohort for ``smoke``),
   ``file_option`` (the option naming the one matrix file it reads: ``ehrbench evaluate`` reads

@@ -103,6 +103,22 @@ class Registry:
     def get(self, kind: str, name: str) -> Any:
         return self.entry(kind, name).cls
 
+    def add(self, kind: str, cls: Any, source: str) -> Entry:
+        """Register a class handed over directly (``ehrbench.run(generators=[MyGAN])``), checked as a
+        hook's are. The same class again is a no-op; another class under a taken name is an error."""
+        problem = _check_class(kind, cls)
+        if problem:
+            raise PluginError(f"{source}: {problem}")
+        name = cls.__dict__.get("name", getattr(cls, "name", None))
+        existing = self.entries[kind].get(name)
+        if existing is not None:
+            if existing.cls is cls:
+                return existing
+            raise _duplicate(SINGULAR[kind], name, existing.source, source)
+        entry = Entry(kind, name, cls, source, _missing_requirement(cls))
+        self.entries[kind][name] = entry
+        return entry
+
 
 def _describe_exception(exc: BaseException, path: Path | None = None) -> str:
     """``Type: message`` plus the line in the plugin file where it happened, when known."""

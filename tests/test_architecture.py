@@ -2,7 +2,8 @@
 
 Layers, lowest first: the contract (top-level modules plugins may use), ``rundir/`` (the run
 directory), ``views/`` (built from a run directory), ``execution/`` (runs a benchmark and writes
-its directory), ``cli/``; the package's ``__init__`` re-exports and sits above them all. A module
+its directory), ``testing/`` (the conformance kit, which runs plugin classes as a job does),
+``library/`` (the Python API: run, evaluate, load_run), ``cli/``; the package's ``__init__`` re-exports and sits above them all. A module
 imports only from its own layer or lower ones, and nothing in the host names a built-in plugin.
 The checks are functions, tried first on a small package made to break each rule.
 """
@@ -20,7 +21,7 @@ from ehrbench.plugins import load_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = {"api", "hookspecs", "options", "matrix", "text_arrays", "seeding", "errors", "atomic", "plugins", "config"}
-STAGES = ("rundir", "views", "execution", "cli")  # in layer order, above the contract
+STAGES = ("rundir", "views", "execution", "testing", "library", "cli")  # in layer order, above the contract
 # Built-in names that are also words of the host's own vocabulary, each for a reason of its own.
 HOST_WORDS = {
     "matrix": "EHRMatrix and its .npz files are the contract",

@@ -36,6 +36,14 @@ window.addEventListener("load", () => {
     images: images.length,
     decoded: images.filter(i => i.complete && i.naturalWidth > 0).length,
     sections: Array.from(document.querySelectorAll("section")).map(s => s.id),
+    intervals: Array.from(document.querySelectorAll("section[id^=lb-] td span.ci")).filter(
+      s => s.getBoundingClientRect().height > 0 && /^\\[.+, .+\\]$/.test(s.textContent)).length,
+    marks: Array.from(document.querySelectorAll("span.floor")).filter(
+      s => s.getBoundingClientRect().width > 0 && s.title.length > 0).map(s => s.textContent + " " + s.title),
+    cd: images.filter(i => i.alt === "Critical-difference diagram" && i.complete && i.naturalWidth > 0
+                      && i.closest("section").id === "overall").length,
+    overallIntervals: Array.from(document.querySelectorAll("#overall td")).filter(
+      td => /^\\d[\\d.]* \\[.+, .+\\]$/.test(td.textContent)).length,
   }));
 });
 </script>"""
@@ -71,11 +79,19 @@ def test_report_renders_every_table_and_image_without_console_messages(report, t
     assert messages == []
     found = json.loads(html.unescape(re.search(r'data-probe="([^"]*)"', dom).group(1)))
     expected_images = report.read_text().count('src="data:image/png;base64,')
-    assert found["images"] == expected_images == 8 and found["decoded"] == expected_images
-    # 4 categories, the overall ranking, the manifest and its job table (no job failed: no failure table)
-    assert found["tables"] == report.read_text().count("<table") == 7
-    assert {"lb-fidelity", "lb-utility", "lb-privacy", "lb-cost", "overall", "figures", "failures",
+    # 8 sample, trade-off and training figures; 3 interval figures and the critical-difference diagram
+    assert found["images"] == expected_images == 12 and found["decoded"] == expected_images
+    # 4 categories, the overall ranking, pairs separated and the close pairs, the manifest and its job table
+    # (no job failed: no failure table)
+    assert found["tables"] == report.read_text().count("<table") == 9
+    assert {"lb-fidelity", "lb-utility", "lb-privacy", "lb-cost", "overall", "pairs", "figures", "failures",
             "manifest"} <= set(found["sections"])
+    # every leaderboard cell that has an interval shows it, drawn
+    assert found["intervals"] == report.read_text().count('<span class="ci">') > 20
+    # the noise-floor marks are drawn, each with its words
+    assert any(m.startswith("▲ as good as") for m in found["marks"]) and any("no better than" in m for m in found["marks"])
+    assert found["cd"] == 1  # the critical-difference diagram, decoded, in the overall ranking
+    assert found["overallIntervals"] == 3  # the 3 generators that are not calibration rows: score [interval]
 
 
 def test_report_screenshot_is_drawn(report, tmp_path):
@@ -86,3 +102,31 @@ def test_report_screenshot_is_drawn(report, tmp_path):
     pixels = imread(shot)
     assert pixels.shape[:2] == (3000, 1280)
     assert np.unique(pixels.reshape(-1, pixels.shape[2])[::97], axis=0).shape[0] > 50  # text, tables and plots
+
+
+def test_evaluate_report_of_a_handed_over_set_renders(cli, tmp_path):
+    """`ehrbench evaluate --report`: the handed-over set beside calibration rows fitted on the spot."""
+    from ehrbench.matrix import EHRMatrix
+
+    rng = np.random.default_rng(3)
+    codes = [f"C{j}" for j in range(12)]
+    X = rng.poisson(rng.uniform(0.05, 0.5, 12), (300, 12)).astype(np.float32)
+    paths = {}
+    for part, rows in (("train", X[:200]), ("test", X[200:]), ("synthetic", rng.poisson(0.2, (120, 12)))):
+        paths[part] = tmp_path / f"{part}.npz"
+        EHRMatrix(rows, codes).save(paths[part])
+    report = tmp_path / "out" / "vendor.html"
+    result = cli("evaluate", "--train", paths["train"], "--test", paths["test"], "--synthetic", paths["synthetic"],
+                 "--profile", "smoke", "--name", "vendor-set", "--report", report, "--json")
+    assert result.code == 0, result.err
+    scores = json.loads(result.out)  # stdout stays one JSON object
+    text = report.read_text()
+    assert "vendor-set" in text and "train-resample" in text and "independent-marginals" in text
+    assert f"{scores['dimension_wise_probability']:.4g}"[:4] in text  # the same numbers as the scores
+    probe = tmp_path / "probe.html"
+    probe.write_text(text.replace("</body>", PROBE + "</body>"))
+    dom, messages = chromium(probe, tmp_path / "p4", "--dump-dom")
+    assert messages == []
+    found = json.loads(html.unescape(re.search(r'data-probe="([^"]*)"', dom).group(1)))
+    assert found["images"] == text.count('src="data:image/png;base64,') > 0 and found["decoded"] == found["images"]
+    assert {"lb-fidelity", "overall", "manifest"} <= set(found["sections"])

@@ -47,7 +47,7 @@ def test_leaderboard_rebuilds_from_results_alone(cli, tmp_path):
     assert result.code == 0
     assert (out / "leaderboard.csv").read_text() == original
     header = original.splitlines()[0]
-    assert header == "generator,calibration,category,metric,direction,n,mean,std,rank"
+    assert header == "generator,calibration,category,metric,direction,n,mean,std,rank,ci_low,ci_high,shared_se,noise_floor"
 
 
 def test_list_shows_everything_and_broken_plugins(cli, plugin_file):

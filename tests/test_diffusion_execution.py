@@ -265,6 +265,24 @@ def test_bf16_training_runs_the_network_in_bf16_and_keeps_float32_weights_and_lo
     assert all(p.dtype == torch.float32 and p.grad is not None for p in score.net.parameters())
 
 
+def test_channels_last_computes_the_same_score_and_trains_the_same_parameters():
+    """NHWC is a layout, not a model: same outputs (to float rounding), same Parameter objects."""
+    score = _busy_score(16, prior=False)
+    params = list(score.net.parameters())
+    x = torch.randn(64, 16, generator=torch.Generator().manual_seed(0))
+    t = torch.rand(64, generator=torch.Generator().manual_seed(1)) * 0.9 + 0.05
+    with torch.no_grad():
+        reference = score(x, t)
+    nhwc = Score(score.net, SDE, scale_by_sigma=True, channels_last=True)
+    assert nhwc.net.channels_last and any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last)
+                                          and not p.is_contiguous() for p in nhwc.net.parameters())
+    assert list(nhwc.net.parameters()) == params  # an optimizer built before keeps its parameters
+    with torch.no_grad():
+        assert torch.allclose(nhwc(x, t), reference, rtol=1e-4, atol=1e-5)
+    back = Score(score.net, SDE, scale_by_sigma=True)
+    assert not back.net.channels_last and all(p.is_contiguous() for p in back.net.parameters())
+
+
 def _flags():
     return (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)

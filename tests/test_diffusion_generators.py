@@ -49,20 +49,7 @@ def test_samples_are_non_negative_integer_counts_of_the_right_shape(cls, train):
     assert gen.parameter_count() > 0
 
 
-@pytest.mark.parametrize("cls", GENERATORS)
-def test_binary_representation_gives_zeros_and_ones(cls, train):
-    binary = (train > 0).astype(np.float32)
-    out = fitted(cls, binary, representation="binary").sample(200, RunContext(seed=1, representation="binary"))
-    assert set(np.unique(out)) <= {0.0, 1.0}
-
-
-@pytest.mark.parametrize("cls", GENERATORS)
-def test_fit_and_sample_are_determined_by_the_seed(cls, train):
-    first = fitted(cls, train, seed=3).sample(100, RunContext(seed=4))
-    again = fitted(cls, train, seed=3).sample(100, RunContext(seed=4))
-    np.testing.assert_array_equal(first, again)
-    other = fitted(cls, train, seed=3).sample(100, RunContext(seed=5))
-    assert not np.array_equal(first, other)
+# The binary representation, seeds and global RNGs: tests/test_conformance.py (check_generator).
 
 
 @pytest.mark.parametrize("cls", GENERATORS)

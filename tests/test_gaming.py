@@ -5,7 +5,9 @@ say. Also checks that a "toward 0" direction reads the same in every output."""
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +20,16 @@ from ehrbench.cli.console import leaderboard_tables
 from ehrbench.plugins import load_registry
 from ehrbench.views import html as report_html
 from ehrbench.views import leaderboard as lb
-from ehrbench.views.compare import _verdict, compare_runs
+from ehrbench.rundir.directory import RunDirectory
+from ehrbench.views.compare import compare_runs
 from ehrbench.views.ranking import category_mean_ranks, overall_ranking
 
 PLUGIN = Path(__file__).parent / "plugins" / "degenerate.py"
 NOISE_LIKE = ("uniform-noise", "all-empty", "all-ones")
 COPIERS = ("train-resample", "train-copy", "train-copy-perturbed")
-REFERENCES = ("train-resample", "independent-marginals", "holdout-resample")
+RANKED_COPIERS = ("train-copy", "train-copy-perturbed")  # train-resample is a calibration row: the scale, never ranked
+CALIBRATION = ("train-resample", "independent-marginals")
+REFERENCES = ("holdout-resample",)  # the ideal generator; the calibration rows have no rank
 GENERATORS = ("train-resample", "independent-marginals", "holdout-resample", *NOISE_LIKE, "train-copy",
               "train-copy-perturbed")
 ATTACKS = ("membership_inference", "attribute_inference", "distance_to_closest_record")
@@ -79,6 +84,18 @@ def test_every_job_ran(gaming_run):
     assert set(board.generators()) == set(GENERATORS)
 
 
+def test_calibration_rows_are_shown_but_never_ranked(gaming_run):
+    _, board = gaming_run
+    rows = board.table[board.table["generator"].isin(CALIBRATION) & board.table["ranked"]]
+    assert not rows.empty and rows["rank"].isna().all() and rows["mean"].notna().any()
+    overall = overall_ranking(board.table).set_index("generator")
+    assert overall.loc[list(CALIBRATION), "score"].isna().all() and overall.loc[list(CALIBRATION), "overall_rank"].isna().all()
+    assert list(overall.index[-2:]) == sorted(CALIBRATION, key=list(overall.index).index)  # listed last, for reference
+    html = report_html.category_table(board, "fidelity")
+    best = [cell for cell in html.split("<tr")[1:] if 'class="best"' in cell]
+    assert best and not any(name in cell.split("</td>")[0] for cell in best for name in CALIBRATION)
+
+
 def test_no_degenerate_generator_ranks_first_in_any_category(gaming_run):
     _, board = gaming_run
     ranks = category_mean_ranks(board.table)
@@ -95,8 +112,8 @@ def test_no_degenerate_generator_ranks_first_in_any_category(gaming_run):
 def test_copiers_rank_last_on_privacy(gaming_run):
     _, board = gaming_run
     privacy = category_mean_ranks(board.table)["privacy"]
-    honest = privacy.drop(list(COPIERS))
-    for name in COPIERS:
+    honest = privacy.drop(list(RANKED_COPIERS))
+    for name in RANKED_COPIERS:
         assert privacy[name] > honest.max(), privacy.to_dict()
     assert privacy["holdout-resample"] == privacy.min(), privacy.to_dict()  # the ideal generator
 
@@ -105,12 +122,17 @@ def test_noise_and_empty_rank_last_on_fidelity_and_utility(gaming_run):
     _, board = gaming_run
     ranks = category_mean_ranks(board.table)
     for category in ("fidelity", "utility"):
-        with_signal = ranks.loc[["train-resample", "holdout-resample", "train-copy", "train-copy-perturbed"], category]
+        with_signal = ranks.loc[["holdout-resample", "train-copy", "train-copy-perturbed"], category]
         for name in NOISE_LIKE:
             assert ranks.loc[name, category] > with_signal.max(), (category, ranks[category].to_dict())
-    fidelity = ranks["fidelity"]
-    for name in NOISE_LIKE:  # independent-marginals keeps every marginal; these keep none
-        assert fidelity[name] > fidelity["independent-marginals"], fidelity.to_dict()
+    # independent-marginals keeps every marginal; these keep none: worse on each marginal metric, and marked
+    # as no better than the worst calibration row there
+    for metric in ("dimension_wise_probability", "dimension_wise_average", "prevalence_correlation.pearson"):
+        bad = badness(board, metric)
+        floor = board.table[board.table["metric"] == metric].set_index("generator")["noise_floor"]
+        for name in NOISE_LIKE:
+            assert bad[name] > bad["independent-marginals"], (metric, bad.to_dict())
+            assert "no_better_than:" in floor[name], (metric, floor.to_dict())
 
 
 def test_releases_of_real_records_have_the_worst_privacy_values(gaming_run):
@@ -132,7 +154,7 @@ def test_category_mean_counts_each_privacy_metric_once(gaming_run):
     _, board = gaming_run
     part = board.table[(board.table["category"] == "privacy") & board.table["ranked"]]
     assert set(part["metric"]) == set(PRIVACY_HEADLINES)  # sub-keys are informational
-    for gen in board.generators():
+    for gen in set(board.generators()) - set(CALIBRATION):
         mine = part[part["generator"] == gen]["rank"].dropna()
         assert category_mean_ranks(board.table).loc[gen, "privacy"] == mine.mean()
     header, rows = board.wide("privacy")
@@ -158,7 +180,7 @@ def test_toward_zero_reads_the_same_in_every_output(gaming_run, cli, tmp_path):
     ranked = rows.dropna(subset=["rank"])
     order = ranked["mean"].abs().sort_values().index
     assert ranked.loc[order, "rank"].is_monotonic_increasing  # ranks follow |mean − 0|
-    assert rows.loc["train-copy", "rank"] > rows.loc["independent-marginals", "rank"]
+    assert rows.loc["train-copy", "rank"] > rows.loc["holdout-resample", "rank"]
     md = (out / "leaderboard.md").read_text()
     assert "exact_copies →0" in md and "→x closer to x is better" in md
     assert "exact_copies →0" in report_html.category_table(board, "privacy")
@@ -170,10 +192,17 @@ def test_toward_zero_reads_the_same_in_every_output(gaming_run, cli, tmp_path):
     assert set(table[table["metric"] == "exact_copies"]["direction"]) == {"toward 0"}
     assert set(table[table["metric"] == "exact_copies"]["verdict"]) == {"within noise"}
     console = Console(record=True, width=400)
-    for table in leaderboard_tables(board):
+    for table in leaderboard_tables(board, width=400):
         console.print(table)
     assert "exact_copies →0" in console.export_text()
-    # compare's verdict measures the distance to 0 on either side.
-    row = {"direction": "toward 0", "mean_a": 0.2, "mean_b": -0.1, "std_a": 0.01, "std_b": 0.01, "difference": -0.3}
-    assert _verdict(pd.Series(row)) == "B better"
-    assert _verdict(pd.Series({**row, "mean_b": -0.3, "difference": -0.5})) == "B worse"
+    # compare tests the distance to 0 on either side: the same values with their signs flipped are no change
+    mirror = tmp_path / "mirror"
+    shutil.copytree(out, mirror)
+    records = RunDirectory(mirror).records()
+    for r in records:
+        if r.get("type") == "metric" and r["metric"] == "exact_copies":
+            r["value"] = -r["value"]
+    (mirror / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    table, _ = compare_runs(out, mirror)
+    copies = table[table["metric"] == "exact_copies"].set_index("generator")
+    assert copies.loc["train-copy", "difference"] < -1 and set(copies["verdict"]) == {"within noise"}

@@ -59,7 +59,7 @@ def test_the_dry_run_passes_every_stage_and_writes_its_results(dry_run):
         ["scoehr", "raw-diffusion", "medgan", "medwgan", "medbgan", "train-resample", "independent-marginals"], "available")
     assert stages["pytest"]["passed"] > 5 and not stages["pytest"].get("failed")  # the CUDA tests' CPU rehearsal
     m = stages["speed"]["figures"]["measurements"]
-    assert all(t["steps_per_second"] > 0 for t in m["training"]) and len(m["training"]) == 5
+    assert all(t["steps_per_second"] > 0 for t in m["training"]) and len(m["training"]) == 7
     assert {s["setting"] for s in m["sampling"]} >= {"default: torchsde, fp32, torch TF32", "direct + cuda graph, bf16"}
     assert m["sampling-full"] and m["raw-diffusion-sampling"]
     e2e = stages["e2e"]

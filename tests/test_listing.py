@@ -59,7 +59,7 @@ def test_list_and_show_as_json(cli):
     medgan = next(g for g in data["generators"] if g["name"] == "medgan")
     epochs = next(o for o in medgan["options"] if o["name"] == "epochs")
     assert epochs == {"name": "epochs", "type": "int", "required": False, "default": 1000,
-                      "profiles": {"smoke": 2, "quick": 1, "paper": 1000}}
+                      "profiles": {"smoke": 20, "quick": 4, "paper": 1000}}
     assert data["broken"] == []
     one = json.loads(cli("show", "detection_auc", "--format", "json").out)
     assert one["kind"] == "metric" and one["category"] == "fidelity" and one["direction"] == "toward 0.5"

@@ -350,7 +350,8 @@ def test_two_concurrent_resumes_do_the_work_once(tmp_path):
             "--out", run, "--no-report"]
     first = subprocess.Popen([sys.executable, "-m", "ehrbench.cli", *map(str, args)], stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "HOSTILE_SLEEP": "6", "HOSTILE_PID_FILE": str(tmp_path / "pid")})
+                             env={**os.environ, "HOSTILE_SLEEP": "120", "HOSTILE_PID_FILE": str(tmp_path / "pid"),
+                                  "HOSTILE_RELEASE_FILE": str(tmp_path / "release")})
     try:
         deadline = time.monotonic() + 60
         while not (tmp_path / "pid").exists():
@@ -358,6 +359,7 @@ def test_two_concurrent_resumes_do_the_work_once(tmp_path):
             time.sleep(0.1)
         second = _cli_subprocess([*args, "--resume"], env={"HOSTILE_SLEEP": "0"})
         assert second.returncode == 2 and "another ehrbench process" in second.stderr
+        (tmp_path / "release").write_text("")  # the first holds the run until the second has been refused
         assert first.wait(timeout=120) == 0, first.stderr.read()
     finally:
         first.kill()

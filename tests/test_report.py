@@ -1,4 +1,4 @@
-"""report.html and figures/, noise-aware ranks, the weighted overall ranking, exports, paper configs."""
+"""report.html and figures/, tested ranks, the weighted overall ranking, exports, paper configs."""
 
 from __future__ import annotations
 
@@ -18,13 +18,16 @@ from ehrbench.errors import ConfigError
 from ehrbench.views.figures import pareto_front
 from ehrbench.rundir.directory import RunDirectory
 from ehrbench.rundir.reference import build_reference, read_reference
-from ehrbench.views.ranking import category_entries, category_mean_ranks, noise_aware_ranks, overall_ranking
+from ehrbench.views import significance as sig
+from ehrbench.views.ranking import category_entries, category_mean_ranks, overall_ranking
 
 ROOT = Path(__file__).resolve().parent.parent
+STATISTICS_FIGURES = {"intervals-fidelity.png", "intervals-utility.png", "intervals-privacy.png",
+                      "critical-difference.png"}
 FIGURE_FILES = {
     "prevalence-independent-marginals.png", "correlation-difference-independent-marginals.png",
     "prevalence-cacheable.png", "correlation-difference-cacheable.png", "codes-per-record.png",
-    "fidelity-vs-privacy.png", "fidelity-vs-cost.png", "training-cacheable.png",
+    "fidelity-vs-privacy.png", "fidelity-vs-cost.png", "training-cacheable.png", *STATISTICS_FIGURES,
 }
 
 
@@ -40,25 +43,44 @@ def copy_run(run_dir: Path, tmp_path: Path) -> Path:
 
 
 # -- ranks ------------------------------------------------------------------------------------
-def test_noise_aware_ranks_tie_differences_below_the_spread():
-    # sorted badness 0, 0.08, 0.16 with spread 0.1: 0.08 ties the leader, 0.16 is 0.16 from it → rank 3.
-    assert noise_aware_ranks(np.array([0.16, 0.0, 0.08]), np.array([0.1, 0.1, 0.1])).tolist() == [3, 1, 1]
-    # the larger of the two spreads decides: 1.0 vs 1.5 with stds 0.1 and 0.6 → tied.
-    assert noise_aware_ranks(np.array([1.0, 1.5]), np.array([0.1, 0.6])).tolist() == [1, 1]
-    # one repeat (NaN std): only exact ties share a rank; NaN badness has no rank.
-    ranks = noise_aware_ranks(np.array([2.0, 1.0, 1.0, np.nan]), np.array([np.nan] * 4))
-    assert ranks[:3].tolist() == [3, 1, 1] and np.isnan(ranks[3])
+def test_leaderboard_ranks_by_paired_tests_among_generators_that_are_not_calibration_rows(run_dir):
+    from ehrbench.views import leaderboard as lb
+    from ehrbench.views.ranking import badness_matrix
+
+    board = lb.load(run_dir)
+    csv = pd.read_csv(run_dir / "leaderboard.csv")
+    assert list(csv.columns) == lb.CSV_COLUMNS
+    for metric in ("pairwise_correlation_difference", "copied_row_share"):
+        part = csv[csv["metric"] == metric].set_index("generator")
+        assert part.loc[["independent-marginals", "train-resample"], "rank"].isna().all()  # the scale, not contestants
+        contenders = ["cacheable", "train-copy", "train-copy-perturbed"]
+        row = board.table[board.table["metric"] == metric].iloc[0]
+        from ehrbench.rundir.records import record_direction
+
+        bad = badness_matrix(board.values, metric, contenders, record_direction(row), [0, 1])
+        expected = sig.significance_ranks(bad, sig.pair_tests(bad))
+        assert part.loc[contenders, "rank"].tolist() == expected.tolist()
+    copies = csv[csv["metric"] == "copied_row_share"].set_index("generator")
+    assert copies.loc["train-copy", "rank"] == 3  # it copies every row in every repeat: the others beat it
+    assert board.notice and "SIMULATED DATA" in board.notice
 
 
-def test_leaderboard_marks_ties_within_the_repeat_spread(run_dir):
+def test_leaderboard_intervals_are_the_mean_interval_of_the_repeats(run_dir):
     from ehrbench.views import leaderboard as lb
 
     board = lb.load(run_dir)
     csv = pd.read_csv(run_dir / "leaderboard.csv")
-    part = csv[csv["metric"] == "pairwise_correlation_difference"].set_index("generator")
-    expected = noise_aware_ranks(part["mean"].to_numpy(), part["std"].to_numpy())
-    assert part["rank"].tolist() == expected.tolist()
-    assert board.notice and "SIMULATED DATA" in board.notice
+    # the built-in DWP reports the real test rows' standard error; the test plugin's metric reports none
+    shared = csv.set_index(["metric", "generator"])["shared_se"]
+    assert shared["dimension_wise_probability"].gt(0).all() and shared["copied_row_share"].isna().all()
+    for metric in ("dimension_wise_probability", "pairwise_correlation_difference", "copied_row_share"):
+        for gen in ("train-resample", "cacheable"):
+            values = board.values[(board.values["generator"] == gen) & (board.values["metric"] == metric)]
+            interval = sig.mean_interval(values["value"].to_numpy(), values["standard_error"].to_numpy(dtype=float))
+            row = csv[(csv["generator"] == gen) & (csv["metric"] == metric)].iloc[0]
+            assert row["ci_low"] == pytest.approx(interval.low, rel=1e-9)
+            assert row["ci_high"] == pytest.approx(interval.high, rel=1e-9)
+            assert row["ci_low"] <= row["mean"] <= row["ci_high"]
 
 
 def test_overall_ranking_is_the_weighted_mean_of_category_mean_ranks():
@@ -185,7 +207,7 @@ def test_report_without_reference_or_samples_still_builds(run_dir, tmp_path, cli
     html = (copy / "report.html").read_text()
     assert "No reference.npz" in html and 'id="lb-fidelity"' in html
     assert {p.name for p in (copy / "figures").iterdir()} == {"fidelity-vs-privacy.png", "fidelity-vs-cost.png",
-                                                              "training-cacheable.png"}
+                                                              "training-cacheable.png", *STATISTICS_FIGURES}
 
 
 def test_failed_jobs_are_listed_with_their_reason(tmp_path, plugin_file):
@@ -268,13 +290,18 @@ def test_leaderboard_exports_every_format(run_dir, tmp_path, cli):
         assert result.code == 0, result.err
         assert (copy / f"leaderboard.{fmt}").is_file()
     assert (copy / "leaderboard.csv").read_text().splitlines()[0] == \
-        "generator,calibration,category,metric,direction,n,mean,std,rank"
+        "generator,calibration,category,metric,direction,n,mean,std,rank,ci_low,ci_high,shared_se,noise_floor"
     assert "**SIMULATED DATA" in (copy / "leaderboard.md").read_text()
     data = json.loads((copy / "leaderboard.json").read_text())
     assert data["notice"].startswith("SIMULATED DATA") and data["weights"]["cost"] == 0.0
-    assert {r["generator"] for r in data["overall"]} == {"independent-marginals", "train-resample", "cacheable"}
+    assert {r["generator"] for r in data["overall"]} == {"independent-marginals", "train-resample", "cacheable",
+                                                        "train-copy", "train-copy-perturbed"}
+    assert all(r["score"] is None for r in data["overall"] if r["calibration"])
+    assert all(r["score_low"] <= r["score"] <= r["score_high"] for r in data["overall"] if not r["calibration"])
+    assert {(p["a"], p["b"]) for p in data["pairs"] if p["metric"] == "copied_row_share"} == {
+        ("cacheable", "train-copy"), ("cacheable", "train-copy-perturbed"), ("train-copy", "train-copy-perturbed")}
     dwp = [r for r in data["leaderboard"] if r["metric"] == "dimension_wise_probability"]
-    assert len(dwp) == 3 and all(r["n"] == 2 for r in dwp)
+    assert len(dwp) == 5 and all(r["n"] == 2 for r in dwp)
     html = (copy / "leaderboard.html").read_text()
     assert 'id="lb-fidelity"' in html and 'id="overall"' in html and "SIMULATED DATA" in html
     result = cli("leaderboard", copy, "--format", "json", "--output", "-", "--weights", "privacy=2")

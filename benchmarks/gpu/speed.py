@@ -80,6 +80,9 @@ TRAIN_SETTINGS = [
     ("tf32 on", ExecutionOptions(tf32="on"), "float32"),
     ("tf32 off", ExecutionOptions(tf32="off"), "float32"),
     ("bf16 autocast", ExecutionOptions(tf32="on"), "bfloat16"),
+    ("channels last", ExecutionOptions(channels_last=True), "float32"),
+    ("bf16, channels last, cuDNN autotuned", ExecutionOptions(tf32="on", channels_last=True, deterministic=False),
+     "bfloat16"),
 ]
 SAMPLE_SETTINGS = [
     ("default: torchsde, fp32, torch TF32", ExecutionOptions(), "float32"),
@@ -88,8 +91,13 @@ SAMPLE_SETTINGS = [
     ("direct + cuda graph, tf32 off", ExecutionOptions(em_integrator="direct", cuda_graph=True, tf32="off"), "float32"),
     ("direct + cuda graph, tf32 on", ExecutionOptions(em_integrator="direct", cuda_graph=True, tf32="on"), "float32"),
     ("direct + cuda graph, bf16", ExecutionOptions(em_integrator="direct", cuda_graph=True, tf32="on"), "bfloat16"),
+    ("direct + cuda graph, bf16, channels last",
+     ExecutionOptions(em_integrator="direct", cuda_graph=True, tf32="on", channels_last=True), "bfloat16"),
+    ("direct + cuda graph, bf16, channels last, cuDNN autotuned",
+     ExecutionOptions(em_integrator="direct", cuda_graph=True, tf32="on", channels_last=True, deterministic=False),
+     "bfloat16"),
 ]
-RECORD_SETTINGS = [SAMPLE_SETTINGS[0], SAMPLE_SETTINGS[4], SAMPLE_SETTINGS[5]]
+RECORD_SETTINGS = [SAMPLE_SETTINGS[0], SAMPLE_SETTINGS[4], SAMPLE_SETTINGS[5], SAMPLE_SETTINGS[7]]
 
 
 class Report:
@@ -185,7 +193,7 @@ def _train_once(net: UNet, device: torch.device, batch: int, steps: int, executi
                 precision: str) -> dict[str, Any]:
     gen = torch.Generator(device=device).manual_seed(1)
     data = torch.randn(batch * steps, net.config.size, device=device, generator=gen)
-    score = Score(net, SDE, False, precision=precision)
+    score = Score(net, SDE, False, precision=precision, channels_last=execution.channels_last)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
     net.train()
 
@@ -256,7 +264,7 @@ def sampling(section: str, net: UNet, device: torch.device, scale: Scale, clock:
         if clock.left() < 15:
             report.add(section, {"setting": label, "skipped": "stage budget spent"})
             continue
-        score = Score(net, SDE, False, precision=precision)
+        score = Score(net, SDE, False, precision=precision, channels_last=execution.channels_last)
         with numerics(execution, device):
             batch_rows = auto_batch_size(score, net.config.size, device, rows)
         a = _sample_once(score, device, rows, short, execution)
@@ -293,7 +301,7 @@ def sampling(section: str, net: UNet, device: torch.device, scale: Scale, clock:
             report.add(f"{section}-full", {"setting": label, "skipped":
                        f"needs about {estimate:.0f} s, {clock.left():.0f} s of the stage left"})
             continue
-        score = Score(net, SDE, False, precision=precision)
+        score = Score(net, SDE, False, precision=precision, channels_last=execution.channels_last)
         t = _sample_once(score, device, rows, scale.sample_steps, execution)
         report.add(f"{section}-full", {"setting": label, "rows": rows, "steps": scale.sample_steps,
                                        "records_per_second": rows / t["wall_seconds"],

@@ -36,11 +36,15 @@ COLUMN_SUFFIX, CODE_SUFFIX = "_column", "_code"
 @click.option("--reader", help="Dataset plugin that reads the files (default: the one that reads a file, `matrix`).")
 @click.option("--reader-option", "reader_option", multiple=True, metavar="KEY=VALUE",
               help="An option of the reader for all three files, e.g. id_column=SUBJECT_ID for CSVs (repeatable).")
+@click.option("--report", "report", type=click.Path(path_type=Path),
+              help="Also write a self-contained report.html of the synthetic set here, beside calibration rows "
+                   "(noise floors) fitted on --train on the spot.")
+@click.option("--name", default="synthetic", show_default=True, help="The synthetic set's row in the report.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: metric[.submetric] → number (or code).")
 @f.plugin_option
 def evaluate(train_path: Path, test_path: Path, synthetic_path: Path, metrics: str | None, representation: str,
-             seed: int, profile: str, reader: str | None, reader_option: tuple[str, ...], as_json: bool,
-             plugins: tuple[Path, ...]) -> None:
+             seed: int, profile: str, reader: str | None, reader_option: tuple[str, ...], report: Path | None,
+             name: str, as_json: bool, plugins: tuple[Path, ...]) -> None:
     """Score your own synthetic matrix against real train/test matrices, without a plugin."""
     from ehrbench.execution.scoring import score_rows
     from ehrbench.rundir.records import Kind
@@ -66,6 +70,13 @@ def evaluate(train_path: Path, test_path: Path, synthetic_path: Path, metrics: s
     failures = [r for r in rows if r["type"] == Kind.METRIC_FAILURE]
     for r in failures:
         click.echo(f"error: metric {r['metric']} failed: {r['reason']}", err=True)
+    if report is not None:
+        from ehrbench.library.handed import write_report
+
+        sources = {"train": str(train_path), "test": str(test_path), "synthetic": str(synthetic_path)}
+        written = write_report(train, test, synthetic, report, registry, names, name=name, profile=profile,
+                               seed=seed, representation=representation, sources=sources)
+        click.echo(f"Wrote {written}", err=as_json)  # stdout stays one JSON object under --json
     if failures:
         sys.exit(1)
 

@@ -52,6 +52,34 @@ def key_values(pairs: tuple[str, ...], flag: str) -> dict[str, str] | None:
     return out
 
 
+def generator_options(pairs: tuple[str, ...]) -> dict[str, dict[str, str]] | None:
+    """``--generator-option GEN.KEY=VALUE`` flags → {GEN: {KEY: VALUE}} (None when none is given)."""
+    from ehrbench.execution.variants import parse_generator_option
+
+    if not pairs:
+        return None
+    out: dict[str, dict[str, str]] = {}
+    for pair in pairs:
+        generator, key, value = parse_generator_option(pair)
+        out.setdefault(generator, {})[key] = value
+    return out
+
+
+def variants(texts: tuple[str, ...]) -> dict[str, dict[str, str]] | None:
+    """``--variant NAME=GEN:KEY=VALUE,...`` flags → {NAME: table} (None when none is given)."""
+    from ehrbench.execution.variants import parse_flag
+
+    if not texts:
+        return None
+    out: dict[str, dict[str, str]] = {}
+    for text in texts:
+        name, table = parse_flag(text)
+        if name in out:
+            raise ConfigError(f"--variant names '{name}' twice.")
+        out[name] = table
+    return out
+
+
 def weights(text: str | None) -> dict[str, float] | None:
     return parse_weights(text) if text is not None else None
 

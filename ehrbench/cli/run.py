@@ -19,6 +19,11 @@ from ehrbench.errors import ConfigError, InputError, os_error_message
 @click.option("--dataset", help="Dataset name (default: the dataset plugin marked default; `ehrbench list datasets`).")
 @click.option("--dataset-option", "dataset_option", multiple=True, metavar="KEY=VALUE", help="A dataset option (repeatable).")
 @click.option("--generators", help="Comma-separated generator names (default: every available default generator).")
+@click.option("--generator-option", "generator_option", multiple=True, metavar="GEN.KEY=VALUE",
+              help="A generator's (or variant's) option, e.g. my-gan.epochs=5 (repeatable).")
+@click.option("--variant", "variant", multiple=True, metavar="NAME=GEN[:KEY=VALUE,...]",
+              help="Run GEN once more as the row NAME with these options, e.g. my-gan-long=my-gan:epochs=500 "
+                   "(repeatable; sweeps are [variants] tables of a config file).")
 @click.option("--metrics", help="Comma-separated metric names (default: every available default metric).")
 @click.option("--repeats", type=int, help="Repeats per generator, each with its own derived seed (default 3).")
 @click.option("--profile", type=click.Choice(PROFILES), help="Hyperparameter profile (default quick).")
@@ -44,8 +49,9 @@ from ehrbench.errors import ConfigError, InputError, os_error_message
               help="Print every step of every job and the full traceback of each failure (run.log has them always).")
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any job or metric failed (default: only when every job failed).")
 @f.plugin_option
-def run(config: Path | None, dataset_option: tuple[str, ...], resume: bool, verbose: bool, strict: bool,
-        plugins: tuple[Path, ...], **flags: Any) -> None:
+def run(config: Path | None, dataset_option: tuple[str, ...], generator_option: tuple[str, ...],
+        variant: tuple[str, ...], resume: bool, verbose: bool, strict: bool, plugins: tuple[Path, ...],
+        **flags: Any) -> None:
     """Train every generator, sample, score every metric, and write the leaderboard and report.
 
     Exit status: 0 when the run finished with at least one job done (failures are in the
@@ -65,6 +71,8 @@ def run(config: Path | None, dataset_option: tuple[str, ...], resume: bool, verb
     flags["metrics"] = f.split_names(flags["metrics"])
     flags["dataset_options"] = f.key_values(dataset_option, "--dataset-option")
     flags["conditions"] = list(flags["conditions"]) or None
+    flags["generator_options"] = f.generator_options(generator_option)
+    flags["variants"] = f.variants(variant)
     flags["out"] = str(flags["out"]) if flags["out"] else None
     stored = None
     if resume:

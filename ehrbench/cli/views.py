@@ -65,22 +65,41 @@ def compare(run_a: Path, run_b: Path, fmt: str, output: Path) -> None:
 
 
 def _print_comparison(table, run_a: Path, run_b: Path) -> None:
+    """One table per generator: metric (with its direction), A and B, B − A, and the verdict with the
+    repeats a close pair would need; narrow enough for 80 columns. Informational rows are in the
+    csv and md formats."""
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    from ehrbench.cli.console import out
-    from ehrbench.views.compare import HEADER, cells
+    from ehrbench.api import INFO_TEXT, parse_direction
+    from ehrbench.cli.console import out, wrap_title
+    from ehrbench.views.compare import DIGITS, LEGEND, repeats_text
+    from ehrbench.views.text import arrow, format_mean_std, format_number
 
-    view = Table(title=f"{run_b.name} (B) against {run_a.name} (A): difference = B − A", title_justify="left")
-    for col in HEADER:
-        view.add_column(col, justify="left" if col in ("generator", "metric", "verdict") else "right")
+    out.print(Text(f"{run_b.name} (B) against {run_a.name} (A): difference = B − A", style="bold"))
     colours = {"B better": "green", "B worse": "red"}
-    for r in table.itertuples():
-        row = cells(r)
-        if r.verdict in colours:
-            row[-1] = Text(r.verdict, style=colours[r.verdict])
-        view.add_row(*row)
-    out.print(view)
+    ranked = table[table["direction"] != INFO_TEXT]
+    for generator, part in ranked.groupby("generator", sort=False):
+        view = Table(title=generator, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+        view.add_column("metric", overflow="fold")
+        view.add_column("A mean ± std\nB mean ± std", justify="right", overflow="fold")
+        view.add_column("B − A", justify="right", overflow="fold")
+        view.add_column("verdict", overflow="fold")
+        for r in part.itertuples():
+            metric = wrap_title(f"{r.metric} {arrow(parse_direction(r.direction))}".strip(), max(24, out.width - 56))
+            values = (f"{format_mean_std(r.mean_a, r.std_a, DIGITS)}\n"
+                      f"{format_mean_std(r.mean_b, r.std_b, DIGITS)}")
+            needed = repeats_text(r.repeats_needed)
+            verdict = Text(r.verdict, style=colours.get(r.verdict, ""))
+            if needed:
+                verdict.append(f"\nrepeats: {needed}")
+            view.add_row(metric, values, format_number(r.difference, DIGITS), verdict)
+        out.print(view)
+    hidden = len(table) - len(ranked)
+    if hidden:
+        out.print(Text(f"{hidden} informational rows are left out here; --format csv or md lists them.", style="dim"))
+    out.print(Text(LEGEND, style="dim"))
 
 
 @click.command()

@@ -37,15 +37,13 @@ def run_manifest(plan: RunPlan, registry: Registry, run: RunDirectory, dataset: 
         "metrics": plan.metrics,
         "metric_options": {n: m.options_dict() for n, m in plan.metric_instances.items()},
         # Every generator's options as its profile and the user's overrides resolve them.
-        "generator_options": {
-            n: registry.get("generators", n).configure(
-                plan.config.profile, plan.config.generator_options.get(n)).options_dict()
-            for n in plan.generators
-        },
+        "generator_options": {n: plan.configure_generator(registry, n).options_dict() for n in plan.generators},
+        # Each variant row's registered generator (execution/variants.py); absent rows run themselves.
+        "variants": {n: v.generator for n, v in plan.variants.items()},
         "tradeoff_axes": {n: m.tradeoff_axis for n, m in plan.metric_instances.items() if m.tradeoff_axis is not None},
         "plugins": {
-            kind: {n: registry.entry(kind, n).source for n in names}
-            for kind, names in (("generators", plan.generators), ("metrics", plan.metrics))
+            "generators": {n: plan.generator_entry(registry, n).source for n in plan.generators},
+            "metrics": {n: registry.entry("metrics", n).source for n in plan.metrics},
         },
         "dataset": {**dataset, "published": [p.to_dict() for p in dataset_cls.published]},
         "split": data.manifest(),

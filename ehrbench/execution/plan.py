@@ -10,10 +10,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from ehrbench.api import Metric
+from ehrbench.api import Generator, Metric
 from ehrbench.config import RunConfig
-from ehrbench.errors import ConfigError, path_component
+from ehrbench.errors import ConfigError, EhrbenchError, path_component
+from ehrbench.execution import variants as variants_
 from ehrbench.execution.device import resolve_device
 from ehrbench.execution.job import Job
 from ehrbench.plugins import Entry, Registry
@@ -30,18 +32,51 @@ class RunPlan:
     metrics: list[str]
     device: str
     metric_instances: dict[str, Metric] = field(default_factory=dict)
+    # The variant rows among ``generators`` (execution/variants.py); the others are registered names.
+    variants: dict[str, variants_.Variant] = field(default_factory=dict)
 
     def jobs(self) -> list[Job]:
+        """The grid. A job's seed derives from the run seed, its row's name and its repeat, so the
+        variants of one generator draw different seeds, as two generators do."""
         return [
             Job(g, k, derive_seed(self.config.seed, "generator", g, k))
             for k in range(self.config.repeats)
             for g in self.generators
         ]
 
+    def base_name(self, row: str) -> str:
+        """The registered generator a row runs: itself, or a variant's generator."""
+        variant = self.variants.get(row)
+        return variant.generator if variant else row
+
+    def generator_entry(self, registry: Registry, row: str) -> Entry:
+        return registry.entry("generators", self.base_name(row))
+
+    def generator_cls(self, registry: Registry, row: str) -> type[Generator]:
+        return self.generator_entry(registry, row).cls
+
+    def generator_options(self, row: str) -> dict[str, Any]:
+        """The options a row overrides over its generator's profile (see :mod:`variants`)."""
+        given = self.config.generator_options
+        variant = self.variants.get(row)
+        if variant is None:
+            return dict(given.get(row, {}))
+        return {**given.get(variant.generator, {}), **variant.options, **given.get(row, {})}
+
+    def configure_generator(self, registry: Registry, row: str) -> Generator:
+        """The row's generator, configured for the run's profile; bad options name the row."""
+        try:
+            return self.generator_cls(registry, row).configure(self.config.profile, self.generator_options(row))
+        except EhrbenchError as exc:
+            if row in self.variants:
+                raise ConfigError(f"variant '{row}': {exc}") from None
+            raise
+
     def entries(self, registry: Registry) -> list[Entry]:
         """The registry entries of every plugin class the run uses: dataset, generators, metrics."""
+        generators = list(dict.fromkeys(self.base_name(g) for g in self.generators))
         return [registry.entry("datasets", self.dataset),
-                *(registry.entry("generators", g) for g in self.generators),
+                *(registry.entry("generators", g) for g in generators),
                 *(registry.entry("metrics", m) for m in self.metrics)]
 
     def default_directory(self) -> Path:
@@ -63,7 +98,10 @@ def plan_run(config: RunConfig, registry: Registry) -> RunPlan:
     """Check every name and option before anything runs, so bad input fails in a second."""
     dataset = config.dataset if config.dataset is not None else _default_dataset(registry)
     registry.get("datasets", dataset).configure(config.dataset_options, config.profile)
+    variants = variants_.expand(config.variants, registry)
     generators = config.generators if config.generators is not None else registry.defaults("generators")
+    # Variants join the run's generators (a variant named in --generators as well counts once).
+    generators = [*generators, *(v for v in variants if v not in generators)]
     metrics = config.metrics if config.metrics is not None else registry.defaults("metrics")
     if not generators:
         raise ConfigError("no generators to run: name some with --generators.")
@@ -72,16 +110,20 @@ def plan_run(config: RunConfig, registry: Registry) -> RunPlan:
     for kind, names in (("generators", generators), ("metrics", metrics)):
         if len(set(names)) != len(names):
             raise ConfigError(f"{kind} lists a name twice: {', '.join(names)}.")
-    for kind, key in (("generators", "generator_options"), ("metrics", "metric_options")):
-        for name in getattr(config, key):
-            registry.entry(kind, name)
+    for name in config.generator_options:
+        if name not in variants:
+            registry.entry("generators", name)
+    for name in config.metric_options:
+        registry.entry("metrics", name)
     for name in generators:
-        cls = registry.get("generators", name)
-        cls.configure(config.profile, config.generator_options.get(name))
-    metric_instances = {
+        if name not in variants:
+            registry.entry("generators", name)
+    plan = RunPlan(config, dataset, list(generators), list(metrics), "cpu", {}, variants)
+    for name in generators:
+        plan.configure_generator(registry, name)
+    plan.metric_instances = {
         name: registry.get("metrics", name).configure(config.metric_options.get(name), config.profile)
         for name in metrics
     }
-    needs_torch = any(registry.get("generators", g).uses_torch for g in generators)
-    return RunPlan(config, dataset, list(generators), list(metrics), resolve_device(config.device, needs_torch),
-                   metric_instances)
+    plan.device = resolve_device(config.device, any(plan.generator_cls(registry, g).uses_torch for g in generators))
+    return plan

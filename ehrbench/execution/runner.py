@@ -181,15 +181,15 @@ class Runner:
 
     def _model_dir(self, job: Job) -> Path | None:
         """Where the job's fitted model is cached; None for generators that hold real rows."""
-        if self.registry.get("generators", job.generator).releases_real_records:
+        if self.plan.generator_cls(self.registry, job.generator).releases_real_records:
             return None
         return self.directory.model_dir(job.generator, job.repeat).absolute()
 
     def _spec(self, job: Job, data_split: Split) -> JobSpec:
-        cls = self.registry.get("generators", job.generator)
+        cls = self.plan.generator_cls(self.registry, job.generator)
         task = GenerationTask(
             generator_cls=cls,
-            options=self.config.generator_options.get(job.generator, {}),
+            options=self.plan.generator_options(job.generator),
             profile=self.config.profile,
             repeat=job.repeat,
             seed=job.seed,

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ehrbench.api import Metric, ProgressReporter, RunContext, flat_key, null_progress
+from ehrbench.api import Metric, ProgressReporter, RunContext, flat_key, null_progress, standard_error_key
 from ehrbench.execution import failure
 from ehrbench.matrix import EHRMatrix
 from ehrbench.rundir.records import Kind, direction_fields
@@ -71,7 +71,15 @@ def score_rows(
                          "traceback": failure.format_traceback(exc, type(metric))})
             continue
         seconds = time.perf_counter() - start
+        # A declared standard error travels on its key's record, not as a number of its own.
+        errors = {standard_error_key(k): k for k in metric.standard_errors if metric.direction(k) is not None}
         for key, value in values.items():
+            if key in errors:
+                continue
+            extra = {}
+            if key in errors.values():
+                se = values.get(standard_error_key(key))
+                extra["standard_error"] = se if se is not None and np.isfinite(se) and se >= 0 else None
             rows.append({
                 **base,
                 "type": Kind.METRIC,
@@ -81,5 +89,6 @@ def score_rows(
                 "ranked_alone": metric.direction(key) is not None and key in metric.ranked_alone,
                 "value": value,
                 "seconds": seconds,
+                **extra,
             })
     return rows

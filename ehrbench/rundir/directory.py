@@ -40,7 +40,7 @@ class RunDirectory:
     TEMPORARY_DIR = re.compile(r"\..+\.tmp-[0-9a-f]{8}")
     # Top-level fields of run.json that readers open as tables or lists.
     _MANIFEST_TABLES = ("config", "dataset", "split", "device", "environment", "metric_options",
-                       "generator_options", "tradeoff_axes")
+                       "generator_options", "variants", "tradeoff_axes")
     _MANIFEST_LISTS = ("generators", "metrics", "resumed_at")
 
     def __init__(self, path: Path | str | RunDirectory) -> None:

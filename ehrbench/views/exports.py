@@ -1,7 +1,8 @@
 """Leaderboard exports for ``ehrbench leaderboard RUN_DIR --format csv|md|html|json``.
 
-CSV and Markdown are the leaderboard's own files; JSON and HTML add the weighted overall
-ranking (with its weights) and the simulated-data notice, so no export hides either.
+CSV and Markdown are the leaderboard's own files (Markdown with the overall ranking); JSON and
+HTML add the weighted overall ranking with its interval (and its weights), JSON the paired tests
+of every metric, and both the simulated-data notice, so no export hides any of them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from ehrbench.rundir.environment import now
 from ehrbench.views import html as rh
 from ehrbench.views import leaderboard as lb
 from ehrbench.views.leaderboard import CSV_COLUMNS, Leaderboard
-from ehrbench.views.ranking import overall_ranking
 
 FORMATS = ("csv", "md", "html", "json")
 
@@ -44,7 +44,8 @@ def to_json(board: Leaderboard, weights: Mapping[str, float], run_name: str) -> 
         "notice": board.notice,
         "weights": dict(weights),
         "leaderboard": _records(board.table[CSV_COLUMNS]),
-        "overall": _records(overall_ranking(board.table, weights)),
+        "overall": _records(board.overall(weights)),
+        "pairs": _records(board.pairs),
         "flags": _records(board.flags),
         "failures": _records(board.failures),
     }
@@ -53,9 +54,11 @@ def to_json(board: Leaderboard, weights: Mapping[str, float], run_name: str) -> 
 
 def to_html(board: Leaderboard, weights: Mapping[str, float], run_name: str) -> str:
     sections = list(rh.leaderboard_sections(board))
-    sections.append(("overall", "Overall ranking", rh.overall_table(overall_ranking(board.table, weights), weights)))
+    sections.append(("overall", "Overall ranking", rh.overall_table(board.overall(weights), weights)))
     sections.append(("failures", "Failed jobs and metrics", rh.failures_section(board)))
-    return rh.page(f"ehrbench leaderboard — {run_name}", "mean ± std over repeats; = marks a tie within the repeat spread",
+    anchor, title, body = sections[0]
+    sections[0] = (anchor, title, f'<p class="note">{rh.esc(lb.legend(board))}</p>' + body)
+    return rh.page(f"ehrbench leaderboard — {run_name}", "mean over repeats [95 % interval] (rank; = shared)",
                    board.notice, sections, rh.ehrbench_version(), now())
 
 
@@ -82,5 +85,6 @@ def run_weights(manifest: Mapping[str, Any] | None, weights: Mapping[str, float]
 def export_run(run: RunDirectory | Path, fmt: str, weights: Mapping[str, float] | None = None) -> str:
     """A run's leaderboard, rebuilt from its directory, as text in ``fmt``."""
     run = RunDirectory(run)
-    return export(lb.load(run), fmt, run_weights(run.read_manifest_if_present(), weights), run.name)
+    board = lb.load(run, weights)
+    return export(board, fmt, board.weights, run.name)
 

@@ -187,3 +187,104 @@ def training_curves(curves: Mapping[str, Mapping[int, Sequence[float]]], generat
     axes[0].legend(fontsize=6, frameon=False)
     fig.suptitle(f"{plain(generator)}: training curves", fontsize=9)
     return fig
+
+
+def _plain(text: str) -> str:
+    """Text drawn as given: a ``$`` would otherwise start matplotlib's mathtext."""
+    return text.replace("$", r"\$")
+
+
+def critical_difference(names: Sequence[str], average_ranks: Sequence[float], cd: float, title: str) -> Figure:
+    """Demšar's (2006) critical-difference diagram: average ranks on an axis (1 = best, left), the
+    critical difference as a bar, and a thick line under each maximal group of generators whose
+    average ranks differ by less than it (the test cannot tell them apart)."""
+    ranks = np.asarray(average_ranks, dtype=float)
+    order = np.argsort(ranks, kind="stable")
+    k = len(names)
+    half = (k + 1) // 2
+    rows = max(half, k - half)
+    fig = _figure(7.0, 1.6 + 0.28 * rows, left=0.02, right=0.98, bottom=0.02, top=0.8)
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    low, high = 1, max(k, 2)
+    ax.set_xlim(low - 1.6, high + 1.6)
+    ax.set_ylim(-(rows + 1.2), 1.6)
+    ax.plot([low, high], [0, 0], color=REAL_COLOUR, linewidth=1)
+    for tick in range(low, high + 1):
+        ax.plot([tick, tick], [0, 0.12], color=REAL_COLOUR, linewidth=1)
+        ax.text(tick, 0.22, str(tick), ha="center", va="bottom", fontsize=7)
+    ax.plot([low, low + cd], [1.0, 1.0], color=REAL_COLOUR, linewidth=1.5)
+    for end in (low, low + cd):
+        ax.plot([end, end], [0.9, 1.1], color=REAL_COLOUR, linewidth=1.5)
+    ax.text(low + cd / 2, 1.15, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=7)
+    for position, index in enumerate(order):
+        left = position < half
+        level = -(position + 1) if left else -(k - position)
+        x = ranks[index]
+        edge = low - 0.3 if left else high + 0.3
+        ax.plot([x, x, edge], [0, level, level], color=PALETTE[position % len(PALETTE)], linewidth=0.9)
+        ax.text(edge - 0.05 if left else edge + 0.05, level, _plain(f"{names[index]} ({x:.2f})"),
+                ha="right" if left else "left", va="center", fontsize=7)
+    sorted_ranks = ranks[order]
+    groups = []
+    for start in range(k):
+        stop = start
+        while stop + 1 < k and sorted_ranks[stop + 1] - sorted_ranks[start] < cd:
+            stop += 1
+        if stop > start and not any(a <= start and stop <= b for a, b in groups):
+            groups.append((start, stop))
+    for g, (start, stop) in enumerate(groups):
+        y = -0.35 - 0.22 * g
+        ax.plot([sorted_ranks[start] - 0.05, sorted_ranks[stop] + 0.05], [y, y], color=REAL_COLOUR, linewidth=3,
+                solid_capstyle="round")
+    fig.suptitle(_plain(title), fontsize=8)
+    return fig
+
+
+@dataclass(frozen=True)
+class IntervalRow:
+    """One generator's mean and 95 % interval on one metric, for :func:`interval_panels`."""
+
+    name: str
+    mean: float
+    low: float
+    high: float
+    calibration: bool
+    marks: str = ""
+
+
+def interval_panels(panels: Mapping[str, Sequence[IntervalRow]], title: str) -> Figure:
+    """One panel per metric: each generator's mean with its 95 % interval, and the band between the
+    calibration rows (grey squares) shaded, so a reader sees which generators sit inside the noise."""
+    names = list(panels)
+    columns = 2 if len(names) > 1 else 1
+    rows = (len(names) + columns - 1) // columns
+    height = max(len(v) for v in panels.values()) * 0.2 + 0.75  # inches per row of panels
+    total = rows * height + 0.7
+    fig = _figure(9.0 if columns == 2 else 5.0, total, left=0.17, right=0.98, bottom=0.25 / total,
+                  top=1 - 0.7 / total, wspace=0.75)
+    fig.subplots_adjust(hspace=0.55 / (height - 0.55) + 0.25)
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes[len(names):]:
+        ax.set_axis_off()
+    for ax, metric in zip(axes, names):
+        entries = panels[metric]
+        y = np.arange(len(entries))[::-1]
+        calibration = [e.mean for e in entries if e.calibration and np.isfinite(e.mean)]
+        if len(calibration) >= 2:
+            ax.axvspan(min(calibration), max(calibration), color="#dddddd", zorder=0, linewidth=0)
+        for yi, e in zip(y, entries):
+            if not np.isfinite(e.mean):
+                continue
+            colour = "#888888" if e.calibration else PALETTE[int(yi) % len(PALETTE)]
+            err = None
+            if np.isfinite(e.low) and np.isfinite(e.high):
+                err = [[e.mean - e.low], [e.high - e.mean]]
+            ax.errorbar(e.mean, yi, xerr=err, fmt="s" if e.calibration else "o", color=colour, markersize=4,
+                        capsize=2, linewidth=0.9)
+        ax.set_yticks(y, labels=[_plain(e.name + (f" {e.marks}" if e.marks else "")) for e in entries], fontsize=6)
+        ax.set_title(_plain(metric), fontsize=7)
+        ax.tick_params(axis="x", labelsize=6)
+        ax.margins(y=0.15)
+    fig.suptitle(_plain(title), fontsize=9)
+    return fig

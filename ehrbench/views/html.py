@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from ehrbench.api import LEADERBOARD_CATEGORIES, PublishedResults, parse_direction
-from ehrbench.views.leaderboard import GUARANTEE_NOTE, Leaderboard
-from ehrbench.views.text import MISSING, arrow, format_mean_std, format_number
+from ehrbench.api import LEADERBOARD_CATEGORIES, PublishedResults
+from ehrbench.views.leaderboard import GUARANTEE_NOTE, Leaderboard, marks_text, rank_text, tied_cells
+from ehrbench.views.text import MISSING, floor_phrase, format_estimate, format_interval, format_number, weights_text
 
 
 def esc(value: object) -> str:
@@ -50,15 +50,17 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], css: str = "", r
 
 
 def category_table(board: Leaderboard, category: str) -> str:
-    """Generators × ranked metrics of one category: mean ± std, rank, best bold, ties marked ``=``."""
-    part = board.table[(board.table["category"] == category) & board.table["ranked"]]
-    if part.empty:
+    """Generators × ranked metrics of one category: mean, 95 % interval, rank, noise-floor marks.
+
+    The best (rank 1, among the generators that are not calibration rows) is highlighted; a
+    shared rank is marked ``=``; calibration rows are shown, never ranked.
+    """
+    metrics = board.ranked_metrics(category)
+    if not metrics:
         return ""
-    metrics = list(dict.fromkeys(part["metric"]))
-    header = ["generator"] + [f"{esc(m)} {esc(arrow(parse_direction(part[part['metric'] == m]['direction'].iloc[0])))}"
-                              for m in metrics]
-    shared = part.groupby(["metric", "rank"])["generator"].transform("size") > 1
-    part = part.assign(tied=shared)
+    header = ["generator"] + [esc(board.header(m)) for m in metrics]
+    tied = tied_cells(board.table)
+    part = board.table[board.table["category"] == category]
     rows, classes = [], []
     for gen in board.generators():
         mine = part[part["generator"] == gen].set_index("metric")
@@ -71,13 +73,18 @@ def category_table(board: Leaderboard, category: str) -> str:
                 cells.append(MISSING)
                 continue
             row = mine.loc[m]
-            text = format_mean_std(row["mean"], row["std"])
-            if pd.isna(row["rank"]):
-                cells.append(esc(text))
-                continue
-            rank = f"{'=' if row['tied'] else ''}{int(row['rank'])}"
-            css = ' class="best"' if int(row["rank"]) == 1 else ""
-            cells.append(f'<td{css}>{esc(text)}<span class="rank">({rank})</span></td>')
+            body = esc(format_number(row["mean"]))
+            interval = format_interval(row["ci_low"], row["ci_high"])
+            if interval:
+                body += f'<span class="ci">{esc(interval)}</span>'
+            rank = rank_text(row["rank"], (gen, m) in tied)
+            if rank:
+                body += f'<span class="rank">{esc(rank)}</span>'
+            marks = marks_text(row["noise_floor"])
+            if marks:
+                body += f'<span class="floor" title="{esc(floor_phrase(row["noise_floor"]))}">{esc(marks)}</span>'
+            best = ' class="best"' if pd.notna(row["rank"]) and int(row["rank"]) == 1 else ""
+            cells.append(f"<td{best}>{body}</td>")
         rows.append(cells)
         classes.append("calibration" if calibration else "")
     return table(header, rows, row_classes=classes)
@@ -116,40 +123,40 @@ def _traceback_html(text: object) -> str:
     return f"<details><summary>traceback</summary><pre>{esc(text)}</pre></details>"
 
 
-def weights_text(weights: Mapping[str, float]) -> str:
-    return ", ".join(f"{c} {weights[c]:g}" for c in LEADERBOARD_CATEGORIES)
-
-
 def overall_table(overall: pd.DataFrame, weights: Mapping[str, float]) -> str:
-    """The weighted overall ranking, with the weights it used stated above it."""
+    """The weighted overall ranking with its bootstrap interval; the weights it used stated above it."""
     if overall.empty:
         return '<p class="note">No ranked metric yet.</p>'
     intro = (
         f"<p>Category weights: <strong>{esc(weights_text(weights))}</strong>. Each generator's score is the "
         f"weighted mean of its average per-metric rank in each category (lower is better); a category "
-        f"with weight 0 or without a ranked metric for that generator does not count.</p>"
+        f"with weight 0 or without a ranked metric for that generator does not count. The interval is the "
+        f"2.5–97.5 % range of the score over 1,000 bootstrap draws of the repeats (the same draw for every "
+        f"generator) and of the metrics within each category. Calibration rows are the scale: never ranked.</p>"
     )
-    header = ["generator", *LEADERBOARD_CATEGORIES, "score", "overall rank"]
+    header = ["generator", *LEADERBOARD_CATEGORIES, "score [95 % CI]", "overall rank"]
     rows, classes = [], []
     for r in overall.itertuples():
         rank = MISSING if pd.isna(r.overall_rank) else str(int(r.overall_rank))
         css = ' class="best"' if rank == "1" else ""
+        score = "calibration row: not ranked" if r.calibration else format_estimate(
+            r.score, getattr(r, "score_low", float("nan")), getattr(r, "score_high", float("nan")))
         rows.append([esc(r.generator)] + [format_number(float(getattr(r, c))) for c in LEADERBOARD_CATEGORIES]
-                    + [format_number(float(r.score)), f"<td{css}>{rank}</td>"])
+                    + [esc(score), f"<td{css}>{rank}</td>"])
         classes.append("calibration" if r.calibration else "")
     return intro + table(header, rows, row_classes=classes)
 
 
 def published_table(board: Leaderboard, published: PublishedResults, representation: str | None) -> str:
     """Measured (this run) and published side by side, in separately labelled columns."""
-    header = ["generator", "metric", "measured here (mean ± std)", "published (paper)"]
+    header = ["generator", "metric", "measured here (mean [95 % CI])", "published (paper)"]
     rows = []
     table_ = board.table.set_index(["generator", "metric"])
     for gen, values in published.values.items():
         for metric, value in values.items():
             if (gen, metric) in table_.index:
                 row = table_.loc[(gen, metric)]
-                measured = format_mean_std(row["mean"], row["std"])
+                measured = format_estimate(row["mean"], row["ci_low"], row["ci_high"])
             else:
                 measured = "not measured in this run"
             rows.append([esc(gen), esc(metric), esc(measured), f'<td class="published">{format_number(value)}</td>'])

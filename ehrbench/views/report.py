@@ -30,8 +30,10 @@ from ehrbench.views import html as rh
 from ehrbench.views import leaderboard as lb
 from ehrbench.views.exports import run_weights
 from ehrbench.views.provenance import dataset_notice, published_results
-from ehrbench.views.ranking import overall_ranking
-from ehrbench.views.text import MISSING, better, format_number
+from ehrbench.api import COST
+from ehrbench.views import significance as sig
+from ehrbench.views.ranking import friedman_test
+from ehrbench.views.text import MISSING, better, floor_legend, format_number
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,8 @@ def read_run_data(run: RunDirectory | Path, weights: Mapping[str, float] | None 
     records = run.records()
     board = lb.build(records, manifest.get("generators"))
     board.notice = dataset_notice(manifest)
-    return RunData(run, manifest, records, board, run_weights(manifest, weights), read_reference(run.reference_path))
+    board.weights = run_weights(manifest, weights)
+    return RunData(run, manifest, records, board, board.weights, read_reference(run.reference_path))
 
 
 # -- synthetic aggregates ---------------------------------------------------------------------
@@ -219,6 +222,85 @@ def tradeoff_figures(data: RunData) -> list[Figure]:
     return figs
 
 
+def interval_figures(data: RunData) -> list[Figure]:
+    """Per category: every ranked metric's means with their 95 % intervals, over the calibration band."""
+    board = data.board
+    figs = []
+    for category in board.categories():
+        if category == COST:
+            continue
+        panels = {}
+        for metric in board.ranked_metrics(category):
+            rows = []
+            for gen in board.generators():
+                row = board.row(gen, metric)
+                if row is not None:
+                    rows.append(fg.IntervalRow(gen, float(row["mean"]), float(row["ci_low"]), float(row["ci_high"]),
+                                               bool(row["calibration"]), lb.marks_text(row["noise_floor"])))
+            if rows:
+                panels[board.header(metric)] = rows
+        if panels:
+            figs.append(Figure(f"intervals-{category}", f"{category.capitalize()}: means and 95 % intervals",
+                               "Each generator's mean over repeats with its 95 % confidence interval; grey squares "
+                               "are the calibration rows and the shaded band runs between them. " + floor_legend(),
+                               f"intervals-{category}.png",
+                               fg.png_bytes(fg.interval_panels(panels, f"{category.capitalize()}: 95 % intervals"))))
+    return figs
+
+
+def critical_difference_figure(data: RunData) -> tuple[Figure | None, str]:
+    """Demšar's diagram over the ranked metrics, and a sentence stating the Friedman test."""
+    result = friedman_test(data.board, data.weights)
+    if result is None:
+        return None, ("No critical-difference diagram: it needs at least 3 generators that are not calibration rows "
+                      "and 2 ranked metrics that all of them have.")
+    verdict = "some generators differ" if result.p <= sig.ALPHA else "no generator can be told apart from the others"
+    text = (f"Friedman's test over {result.blocks} ranked metrics (each metric one block, generators ranked by mean, "
+            f"ties averaged; categories of weight 0 left out): χ² = {result.statistic:.2f}, p = {result.p:.3g}, so "
+            f"{verdict} at the 5 % level. Nemenyi's critical difference at 5 %: {result.critical_difference:.2f}; a "
+            f"thick line joins generators whose average ranks differ by less (Demšar 2006). This view weighs every "
+            f"metric alike, unlike the weighted score above.")
+    title = (f"Average rank over {result.blocks} metrics; Friedman p = {result.p:.3g}; "
+             f"Nemenyi CD = {result.critical_difference:.2f} (α = 0.05)")
+    fig = Figure("critical-difference", "Critical-difference diagram", text, "critical-difference.png",
+                 fg.png_bytes(fg.critical_difference(result.names, result.average_ranks, result.critical_difference,
+                                                     title)))
+    return fig, text
+
+
+def pairs_section(board: lb.Leaderboard) -> str:
+    """Per metric, how many pairs the tests separate, and every close pair with the repeats it would need."""
+    pairs = board.pairs
+    if pairs.empty:
+        return ('<p class="note">No pair to test: it takes two generators that are not calibration rows and at '
+                'least 2 repeats.</p>')
+    intro = ("<p>Per metric, every pair of generators that are not calibration rows is compared repeat by repeat "
+             "(repeat k of every generator shares its metric seed): a paired t-test on the differences in distance "
+             "from the ideal, two-sided, Holm-corrected over the metric's pairs (5 % family-wise). <em>Repeats "
+             "needed</em> is roughly how many repeats would separate a close pair with 80 % power if its observed "
+             "mean difference and spread held (Bonferroni level; a rough figure, since a spread from a few repeats is "
+             "itself uncertain).</p>")
+    summary = []
+    for metric, part in pairs.groupby("metric", sort=False):
+        separated = int((part["verdict"] != lb.TIE).sum())
+        summary.append([rh.esc(metric), f"{separated} of {len(part)}"])
+    close = pairs[pairs["verdict"] == lb.TIE]
+    rows = []
+    means = board.table.set_index(["generator", "metric"])["mean"]
+    for r in close.itertuples():
+        needed = "never (no difference)" if not np.isfinite(r.repeats_needed) else (
+            f"more than {sig.MAX_REPEATS}" if r.repeats_needed > sig.MAX_REPEATS else f"≈ {int(r.repeats_needed)}")
+        rows.append([rh.esc(r.metric), rh.esc(f"{r.a} ({format_number(means[(r.a, r.metric)])})"),
+                     rh.esc(f"{r.b} ({format_number(means[(r.b, r.metric)])})"), rh.esc(str(r.n)),
+                     format_number(r.p_holm), rh.esc(needed)])
+    body = intro + rh.table(["metric", "pairs separated"], summary)
+    if rows:
+        body += ("<h3>Close pairs: not distinguishable at these repeats</h3>"
+                 + rh.table(["metric", "generator (mean)", "generator (mean)", "repeats", "p (Holm)",
+                             "repeats needed"], rows, "pairs"))
+    return body
+
+
 def training_figures(data: RunData) -> list[Figure]:
     """One figure per generator that recorded per-epoch curves."""
     curves: dict[str, dict[str, dict[int, list[float]]]] = {}
@@ -285,13 +367,16 @@ def manifest_section(data: RunData) -> str:
 def build_report(run: RunDirectory | Path, weights: Mapping[str, float] | None = None) -> Path:
     """Write ``report.html`` and ``figures/*.png`` of a run; returns the report's path."""
     data = read_run_data(run, weights)
-    figs = sample_figures(data) + tradeoff_figures(data) + training_figures(data)
-    for f in figs:
+    cd, cd_text = critical_difference_figure(data)
+    figs = interval_figures(data) + sample_figures(data) + tradeoff_figures(data) + training_figures(data)
+    for f in figs + ([cd] if cd else []):
         with atomic_open(data.run.figure_path(f.filename), "wb") as fh:
             fh.write(f.png)
     sections = list(rh.leaderboard_sections(data.board))
-    sections.append(("overall", "Overall ranking",
-                     rh.overall_table(overall_ranking(data.board.table, data.weights), data.weights)))
+    overall = rh.overall_table(data.board.overall(data.weights), data.weights)
+    overall += rh.figure_html(cd.title, cd.png, cd.caption, cd.filename) if cd else f'<p class="note">{rh.esc(cd_text)}</p>'
+    sections.append(("overall", "Overall ranking", overall))
+    sections.append(("pairs", "Pairwise comparisons", pairs_section(data.board)))
     published = published_results(data.manifest)
     if published:
         representation = (data.manifest.get("dataset") or {}).get("representation")
@@ -302,13 +387,7 @@ def build_report(run: RunDirectory | Path, weights: Mapping[str, float] | None =
     sections.append(("figures", "Figures", f'<div class="figures">{figure_html}</div>{notes}'))
     sections.append(("failures", "Failed jobs and metrics", rh.failures_section(data.board)))
     sections.append(("manifest", "Run manifest", manifest_section(data)))
-    intro = ("Cells: mean ± sample std over repeats, then the rank (1 is best). A rank marked = is shared: those "
-             "generators differ by less than their repeat spread, so they are tied, not ranked. Best values are "
-             "highlighted.")
-    calibration = data.board.calibration_rows()
-    if calibration:
-        intro += f" Calibration rows ({', '.join(calibration)}) are the noise floors the others should be read against."
-    intro = f'<p class="note">{rh.esc(intro)}</p>'
+    intro = f'<p class="note">{rh.esc(lb.legend(data.board))} Best values are highlighted.</p>'
     ds = data.manifest.get("dataset") or {}
     if ds.get("notice"):  # e.g. the MIMIC-III demo's ODbL attribution
         intro = f'<p class="note">Dataset: {rh.esc(ds["notice"])}</p>' + intro

@@ -94,8 +94,13 @@ def correlation_matrix(X: np.ndarray, sparse_path: bool | None = None) -> np.nda
     n = X.shape[0]
     s = X.sum(axis=0, dtype=np.float64)
     C = n * gram(X, sparse_path) - np.outer(s, s)
+    return _scaled(C, constant_columns(X))
+
+
+def _scaled(C: np.ndarray, const: np.ndarray) -> np.ndarray:
+    """The Pearson matrix from C (n² times the covariance); constant columns' entries are 0."""
     var = np.diag(C).copy()
-    const = constant_columns(X) | (var <= 0.0)
+    const = const | (var <= 0.0)
     scale = np.sqrt(np.where(const, 1.0, var))
     corr = C / scale[:, None] / scale[None, :]
     np.clip(corr, -1.0, 1.0, out=corr)
@@ -103,3 +108,56 @@ def correlation_matrix(X: np.ndarray, sparse_path: bool | None = None) -> np.nda
     corr[:, const] = 0.0
     corr[np.flatnonzero(~const), np.flatnonzero(~const)] = 1.0
     return corr
+
+
+def resampled_correlation_matrix(X: sparse.csr_matrix, counts: np.ndarray) -> np.ndarray:
+    """:func:`correlation_matrix` of the rows of X drawn ``counts`` times each (a bootstrap resample).
+
+    Exact in float64 for integer data, like the unweighted one: a column is constant in the
+    resample exactly when its variance there is 0.
+    """
+    w = counts.astype(np.float64)
+    n = w.sum()
+    s = np.asarray(X.T @ w).ravel()
+    G = np.asarray((X.T @ X.multiply(w[:, None]).tocsr()).toarray(), dtype=np.float64)
+    return _scaled(n * G - np.outer(s, s), np.zeros(X.shape[1], dtype=bool))
+
+
+# -- the bootstrap over the real test rows (Metric.standard_errors) ---------------------------------
+# Replicates per standard error: the SE's own relative error is about 1/sqrt(2(B-1)), 10 % here.
+BOOTSTRAP_REPLICATES = 50
+
+
+def bootstrap_counts(rng: np.random.Generator, n: int, replicates: int = BOOTSTRAP_REPLICATES) -> np.ndarray:
+    """(replicates, n) draw counts: how often each of n rows is drawn when n are drawn with replacement."""
+    draws = rng.integers(0, n, size=(replicates, n)) + (np.arange(replicates) * n)[:, None]
+    return np.bincount(draws.ravel(), minlength=replicates * n).reshape(replicates, n)
+
+
+def resampled_column_sums(X: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """(B, d) column sums of X over each bootstrap resample of its rows (``counts``: (B, n)), float64."""
+    weights = counts.astype(np.float64)
+    if use_sparse(X):
+        return np.asarray(sparse.csr_matrix(X, dtype=np.float64).T @ weights.T).T
+    return weights @ np.asarray(X, dtype=np.float64)
+
+
+def row_pearson(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each row of A with the vector b; 0.0 where either is constant (as :func:`pearson`)."""
+    A = np.asarray(A, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if b.size == 0 or np.ptp(b) == 0:
+        return np.zeros(A.shape[0])
+    Ac = A - A.mean(axis=1, keepdims=True)
+    bc = b - b.mean()
+    denom = np.sqrt((Ac * Ac).sum(axis=1) * np.dot(bc, bc))
+    constant = (np.ptp(A, axis=1) == 0) | (denom == 0)
+    out = (Ac @ bc) / np.where(constant, 1.0, denom)
+    return np.where(constant, 0.0, np.clip(out, -1.0, 1.0))
+
+
+def replicate_se(values: np.ndarray) -> float:
+    """The bootstrap standard error: the sample std of the finite replicate values (NaN below 2)."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(values.std(ddof=1)) if values.size > 1 else float("nan")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from scipy.stats import wasserstein_distance
+from scipy.stats import rankdata, wasserstein_distance
 from sklearn.cluster import KMeans
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
@@ -27,7 +27,19 @@ from ehrbench.matrix import EHRMatrix
 from ehrbench.seeding import derive_seed
 from ehrbench_plugins.metrics import _stats
 
+# The standard errors these metrics return (Metric.standard_errors) come from a bootstrap over the
+# rows of the real test split R, the synthetic sample held fixed: R is the same in every repeat, so
+# its noise is the one the spread over repeats never sees (DESIGN.md §8 "Intervals"). The resamples
+# come from the metric seed, so every generator of a repeat is scored on the same ones.
 
+
+def _bootstrap(ctx: RunContext, metric: str, n: int) -> np.ndarray:
+    return _stats.bootstrap_counts(ctx.rng(metric, "bootstrap"), n)
+
+
+def _resampled_means(X: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """(B, d) column means of X over each resample of its rows."""
+    return _stats.resampled_column_sums(X, counts) / X.shape[0]
 
 def _real_and_synthetic(
     real_test: EHRMatrix, synthetic: EHRMatrix, metric: str
@@ -49,13 +61,16 @@ class DimensionWiseProbability(Metric):
     higher_is_better = False
     description = "Mean |p_j(R) - p_j(S)| over codes, p_j = share of records with code j."
     tradeoff_axis = 2  # the report's trade-off figures prefer the smallest
+    standard_errors = frozenset({"value"})
 
     def compute(
         self, real_train: EHRMatrix, real_test: EHRMatrix, synthetic: EHRMatrix, ctx: RunContext
     ) -> dict[str, float]:
         R, S = _real_and_synthetic(real_test, synthetic, self.name)
-        diff = np.abs(_stats.prevalence(R) - _stats.prevalence(S))
-        return {"value": float(diff.mean())}
+        ps = _stats.prevalence(S)
+        diff = np.abs(_stats.prevalence(R) - ps)
+        replicates = np.abs(_resampled_means(R > 0, _bootstrap(ctx, self.name, R.shape[0])) - ps).mean(axis=1)
+        return {"value": float(diff.mean()), "se": _stats.replicate_se(replicates)}
 
 
 class DimensionWiseAverage(Metric):
@@ -65,13 +80,16 @@ class DimensionWiseAverage(Metric):
     category = "fidelity"
     higher_is_better = False
     description = "Mean |m_j(R) - m_j(S)| over codes, m_j = mean value of code j."
+    standard_errors = frozenset({"value"})
 
     def compute(
         self, real_train: EHRMatrix, real_test: EHRMatrix, synthetic: EHRMatrix, ctx: RunContext
     ) -> dict[str, float]:
         R, S = _real_and_synthetic(real_test, synthetic, self.name)
-        diff = np.abs(_stats.column_means(R) - _stats.column_means(S))
-        return {"value": float(diff.mean())}
+        ms = _stats.column_means(S)
+        diff = np.abs(_stats.column_means(R) - ms)
+        replicates = np.abs(_resampled_means(R, _bootstrap(ctx, self.name, R.shape[0])) - ms).mean(axis=1)
+        return {"value": float(diff.mean()), "se": _stats.replicate_se(replicates)}
 
 
 class PrevalenceCorrelation(Metric):
@@ -86,13 +104,18 @@ class PrevalenceCorrelation(Metric):
     category = "fidelity"
     higher_is_better = True
     description = "Pearson and Spearman correlation of code prevalences p(R) and p(S)."
+    standard_errors = frozenset({"pearson", "spearman"})
 
     def compute(
         self, real_train: EHRMatrix, real_test: EHRMatrix, synthetic: EHRMatrix, ctx: RunContext
     ) -> dict[str, float]:
         R, S = _real_and_synthetic(real_test, synthetic, self.name)
         pr, ps = _stats.prevalence(R), _stats.prevalence(S)
-        return {"pearson": _stats.pearson(pr, ps), "spearman": _stats.spearman(pr, ps)}
+        resampled = _resampled_means(R > 0, _bootstrap(ctx, self.name, R.shape[0]))
+        pearson = _stats.row_pearson(resampled, ps)
+        spearman = _stats.row_pearson(rankdata(resampled, axis=1), rankdata(ps))
+        return {"pearson": _stats.pearson(pr, ps), "spearman": _stats.spearman(pr, ps),
+                "pearson_se": _stats.replicate_se(pearson), "spearman_se": _stats.replicate_se(spearman)}
 
 
 class PairwiseCorrelationDifference(Metric):
@@ -113,6 +136,9 @@ class PairwiseCorrelationDifference(Metric):
     description = "||corr(R) - corr(S)||_F over code-code Pearson matrices (constant columns: 0)."
     tradeoff_axis = 1  # the report's trade-off figures prefer the smallest
     key_directions = {"constant_codes": INFO, "constant_share": INFO}
+    standard_errors = frozenset({"value"})
+    # Each replicate is a new d × d correlation matrix (~35 ms at 14k × 1,071), so fewer of them.
+    bootstrap_replicates = 10
 
     def compute(
         self, real_train: EHRMatrix, real_test: EHRMatrix, synthetic: EHRMatrix, ctx: RunContext
@@ -128,7 +154,14 @@ class PairwiseCorrelationDifference(Metric):
             "value": math.sqrt(total),
             "constant_codes": float(lost.sum()),
             "constant_share": float(in_lost / total) if total > 0 else 0.0,
+            "se": self._standard_error(R, corr_s, ctx),
         }
+
+    def _standard_error(self, R: np.ndarray, corr_s: np.ndarray, ctx: RunContext) -> float:
+        Rs = sparse.csr_matrix(R, dtype=np.float64)
+        counts = _stats.bootstrap_counts(ctx.rng(self.name, "bootstrap"), R.shape[0], self.bootstrap_replicates)
+        values = [math.sqrt(float(np.square(_stats.resampled_correlation_matrix(Rs, c) - corr_s).sum())) for c in counts]
+        return _stats.replicate_se(np.array(values))
 
 
 @dataclass(frozen=True)
@@ -221,6 +254,7 @@ class CodesPerRecord(Metric):
     higher_is_better = False
     description = "Wasserstein-1 distance between the numbers of distinct codes per record in R and S."
     key_directions = {"mean_real": INFO, "mean_synthetic": INFO}
+    standard_errors = frozenset({"value"})
 
     def compute(
         self, real_train: EHRMatrix, real_test: EHRMatrix, synthetic: EHRMatrix, ctx: RunContext
@@ -231,7 +265,20 @@ class CodesPerRecord(Metric):
             "value": float(wasserstein_distance(kr, ks)),
             "mean_real": float(kr.mean()),
             "mean_synthetic": float(ks.mean()),
+            "se": _stats.replicate_se(integer_wasserstein(kr, ks, _bootstrap(ctx, self.name, kr.size))),
         }
+
+
+def integer_wasserstein(real: np.ndarray, synthetic: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """W1 between each resample of the integers ``real`` (``counts``: (B, n) draw counts) and ``synthetic``.
+
+    On integers W1 is the sum over k of |F(k) − G(k)|: the CDFs are constant between integers.
+    """
+    top = int(max(real.max(initial=0), synthetic.max(initial=0))) + 1
+    g = np.cumsum(np.bincount(synthetic, minlength=top)) / synthetic.size
+    onehot = sparse.csr_matrix((np.ones(real.size), (np.arange(real.size), real)), shape=(real.size, top))
+    f = np.cumsum(np.asarray(onehot.T @ counts.T.astype(np.float64)).T, axis=1) / real.size
+    return np.abs(f - g).sum(axis=1)
 
 
 @dataclass(frozen=True)

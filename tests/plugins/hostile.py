@@ -85,7 +85,8 @@ class ComplexSample(_Marginals):
 
 
 class Sleeper(_Marginals):
-    """Writes its pid to $HOSTILE_PID_FILE, then sleeps: a job its driver must not leave behind."""
+    """Writes its pid to $HOSTILE_PID_FILE, then sleeps $HOSTILE_SLEEP seconds or until
+    $HOSTILE_RELEASE_FILE exists: a job its driver must not leave behind."""
 
     name = "sleeper"
 
@@ -93,7 +94,10 @@ class Sleeper(_Marginals):
         path = os.environ.get("HOSTILE_PID_FILE")
         if path:
             Path(path).write_text(str(os.getpid()))
-        time.sleep(float(os.environ.get("HOSTILE_SLEEP", "120")))
+        release = os.environ.get("HOSTILE_RELEASE_FILE")
+        deadline = time.monotonic() + float(os.environ.get("HOSTILE_SLEEP", "120"))
+        while time.monotonic() < deadline and not (release and Path(release).exists()):
+            time.sleep(0.05)
         super().fit(X_train, ctx)
 
 

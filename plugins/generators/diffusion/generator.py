@@ -119,7 +119,8 @@ class DiffusionGenerator(Generator):
     def _score(self) -> Score:
         from ehrbench_plugins.generators.diffusion.score import Score
 
-        return Score(self.score_net, self.sde, self.options.scale_by_sigma, self.prior, self.options.precision)
+        o = self.options
+        return Score(self.score_net, self.sde, o.scale_by_sigma, self.prior, o.precision, o.channels_last)
 
     def _saved_modules(self) -> dict[str, torch.nn.Module]:
         prior = {}

@@ -47,8 +47,10 @@ class UNetConfig(NetworkShape):
         h, levels = self.height, len(self.multipliers)
         if self.size < 1 or h * h != self.size:
             return f"input size {self.size} is not a square H×H"
-        if levels < 1 or self.res_blocks < 1 or self.channels < 1 or min(self.multipliers) < 1 or self.patch_size < 1:
-            return "channels, res_blocks, patch_size and every multiplier must be positive, with at least one level"
+        if (levels < 1 or self.res_blocks < 1 or self.channels < 1 or min(self.multipliers) < 1 or self.patch_size < 1
+                or self.groups < 1):
+            return ("channels, res_blocks, patch_size, groups and every multiplier must be positive, with at least "
+                    "one level")
         multiple = self.patch_size * 2 ** (levels - 1)
         if h % multiple:
             return (f"H = {h} must be divisible by patch_size · 2^(levels − 1) = {multiple} "
@@ -84,6 +86,7 @@ class ExecutionOptions:
     precision: Precision = "float32"  # bfloat16: the network runs under bf16 autocast; the SDE stays float32
     tf32: TF32 = "torch"  # torch: its defaults (TF32 convolutions, IEEE matmuls); on / off: both
     deterministic: bool = True  # CUDA: deterministic cuDNN algorithms and attention, so a fit repeats
+    channels_last: bool = False  # the network's feature maps and weights in NHWC, the layout tensor cores read
 
     def execution_problem(self, sampler: str) -> str | None:
         """Why these execution options cannot be used with ``sampler``, or None."""

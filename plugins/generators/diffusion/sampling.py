@@ -198,6 +198,8 @@ def auto_batch_size(score_net: nn.Module, dim: int, device: torch.device, n: int
         score_net(probe, torch.full((_PROBE_ROWS,), 0.5, device=device))
     per_row = max(1, (torch.cuda.max_memory_allocated(device) - before) // _PROBE_ROWS) * 3  # state, noise, drift
     free, _ = torch.cuda.mem_get_info(device)
+    # Memory torch's allocator holds but no tensor uses (a fit's activations, say) is free to us too.
+    free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     return max(1, min(n, int(free * _GPU_MEMORY_SHARE // per_row)))
 
 

@@ -118,8 +118,13 @@ class Score(nn.Module):
     """Wraps a network taking (flat x, t) so that calling it returns the score."""
 
     def __init__(self, net: nn.Module, sde: VPSDE, scale_by_sigma: bool,
-                 prior: GaussianPrior | MarginalPrior | None = None, precision: str = "float32") -> None:
+                 prior: GaussianPrior | MarginalPrior | None = None, precision: str = "float32",
+                 channels_last: bool = False) -> None:
         super().__init__()
+        if hasattr(net, "channels_last"):
+            from ehrbench_plugins.generators.diffusion.unet import use_channels_last
+
+            net = use_channels_last(net, channels_last)
         self.net = net
         self.sde = sde
         self.scale_by_sigma = scale_by_sigma

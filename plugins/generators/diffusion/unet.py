@@ -91,6 +91,7 @@ class UNet(nn.Module):
         if problem:
             raise ValueError(f"score network: {problem}")
         self.config = config
+        self.channels_last = False  # set with use_channels_last(): NHWC feature maps and weights
         ch, groups, drop = config.channels, config.groups, config.dropout
         temb = 4 * ch
         self.temb = nn.Sequential(_init(nn.Linear(ch, temb)), nn.SiLU(), _init(nn.Linear(temb, temb)))
@@ -154,6 +155,8 @@ class UNet(nn.Module):
         side = self.config.height
         temb = self.temb(timestep_embedding(t.reshape(-1), self.config.channels))
         image = F.pixel_unshuffle(x.reshape(-1, 1, side, side), self.config.patch_size)
+        if self.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
         hs = [self.conv_in(image)]
         for stage in self.down:
             for block in stage.blocks:
@@ -168,6 +171,12 @@ class UNet(nn.Module):
                 h = stage.upsample(F.interpolate(h, scale_factor=2.0, mode="nearest"))
         h = self.conv_out(F.silu(self.norm_out(h)))
         return F.pixel_shuffle(h, self.config.patch_size).reshape(x.shape[0], -1)
+
+
+def use_channels_last(net: UNet, on: bool) -> UNet:
+    """Put ``net``'s weights and feature maps in NHWC (``on``) or back in NCHW; same function either way."""
+    net.channels_last = on
+    return net.to(memory_format=torch.channels_last if on else torch.contiguous_format)
 
 
 def parameter_count(module: nn.Module) -> int:

@@ -1,0 +1,1 @@
+"""ehrbench as a library: the functions ``ehrbench.run``, ``ehrbench.evaluate`` and ``ehrbench.load_run``."""
