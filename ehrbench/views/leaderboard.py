@@ -132,8 +132,7 @@ class Leaderboard:
             mine = part[part["generator"] == gen].set_index("metric")
             if mine.empty:
                 continue
-            rows.append([gen] + [format_mean_std(mine.loc[m, "mean"], mine.loc[m, "std"]) if m in mine.index
-                                 and not pd.isna(mine.loc[m, "mean"]) else MISSING
+            rows.append([gen] + [_guarantee_cell(mine.loc[m]) if m in mine.index else MISSING
                                  for m in GUARANTEE_METRICS.values()])
         return header, rows
 
@@ -258,6 +257,15 @@ def _cost_rows(records: list[dict]) -> list[dict]:
                 "category": COST, "metric": key, "value": float(r[key]), **direction_fields(direction),
             })
     return rows
+
+
+def _guarantee_cell(row: pd.Series) -> str:
+    """ε or δ over repeats: the mean, with the spread only when the repeats differ (the same settings
+    give the same guarantee, up to rounding)."""
+    if pd.isna(row["mean"]):
+        return MISSING
+    spread = row["std"] if pd.notna(row["std"]) and row["std"] > 1e-9 * abs(row["mean"]) else float("nan")
+    return format_mean_std(row["mean"], spread)
 
 
 def _guarantee_rows(records: list[dict]) -> list[dict]:
