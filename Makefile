@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 EXTRAS ?=
-TEST_EXTRAS := test,sdv,ray
+TEST_EXTRAS := test,sdv,ray,dp
 BIN := $(VENV)/bin
 ARGS ?=
 PYTEST_ARGS ?=

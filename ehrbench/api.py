@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, get_args
@@ -100,6 +100,9 @@ class Generator(_Configurable, ABC):
     calibration: ClassVar[bool] = False
     releases_real_records: ClassVar[bool] = False
     uses_torch: ClassVar[bool] = False
+    # Conditional generation (optional): a generator that sets this implements :meth:`sample_conditional`,
+    # and `ehrbench run --condition CODE` scores its records with a code against the real ones with it.
+    conditional: ClassVar[bool] = False
 
     @classmethod
     def configure(cls, profile: str, overrides: Mapping[str, Any] | None = None) -> Generator:
@@ -116,6 +119,19 @@ class Generator(_Configurable, ABC):
 
     def parameter_count(self) -> int | None:
         """Number of trainable parameters, when the model has any."""
+        return None
+
+    def sample_conditional(self, n: int, ctx: RunContext, codes: Sequence[int]) -> np.ndarray:
+        """``n`` rows that each contain every code of ``codes`` (column indices), for generators
+        that declare ``conditional = True``; the same value contract as :meth:`sample`."""
+        raise NotImplementedError(f"{self.name} does not generate conditionally")
+
+    def privacy_guarantee(self) -> Mapping[str, float] | None:
+        """The fitted model's formal differential-privacy guarantee, ``{"epsilon": ε, "delta": δ}``.
+
+        None (the default) for a generator trained without one. The host records it with the job's
+        cost and shows it as an informational privacy row; it is never ranked.
+        """
         return None
 
     def save(self, directory: Path) -> None:
@@ -224,6 +240,9 @@ class Metric(_Configurable, ABC):
     # asks to be: among a category's ranked metrics the smallest number wins; None never asks. A
     # category where no metric asks uses its first ranked metric.
     tradeoff_axis: ClassVar[int | None] = None
+    # Also scored on conditional samples (`ehrbench run --condition CODE`), against the real records
+    # with the code: a metric that compares distributions of codes, cheap on a few hundred rows.
+    conditional: ClassVar[bool] = False
 
     @classmethod
     def configure(cls, overrides: Mapping[str, Any] | None = None, profile: str = "paper") -> Metric:

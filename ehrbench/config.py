@@ -66,6 +66,9 @@ class RunConfig:
     jobs: int | None = None
     # Use-case weights per category for the overall ranking, e.g. {privacy = 2} (views/ranking.py).
     weights: dict[str, float] = field(default_factory=dict)
+    # Codes (as the dataset names them) to generate conditionally: every generator that can
+    # (Generator.conditional) samples records with each code, scored against the real test records with it.
+    conditions: list[str] = field(default_factory=list)
     # False: skip report.html and its figures (about 30 s for 20 figures); `ehrbench report` builds them later.
     report: bool = True
 
@@ -102,6 +105,11 @@ class RunConfig:
             resolve_weights(self.weights)
         except ConfigError as exc:  # re-raised as ValueError so the message names the file
             raise ValueError(str(exc)) from None
+        bad = [c for c in self.conditions if not isinstance(c, str) or not c.strip()]
+        if bad:
+            raise ValueError(f"conditions must be code names (strings), got {bad[0]!r}")
+        if len(set(self.conditions)) != len(self.conditions):
+            raise ValueError(f"conditions name a code twice: {self.conditions}")
         for key in ("generator_options", "metric_options", "variants"):
             for name, table in getattr(self, key).items():
                 if not isinstance(table, dict):

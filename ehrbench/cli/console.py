@@ -119,6 +119,15 @@ def leaderboard_tables(board: Leaderboard, width: int | None = None) -> list[Tab
     overall = overall_table(board)
     if overall is not None:
         tables.append(overall)
+    header, rows = board.guarantees()
+    if rows:
+        table = Table(title="Privacy guarantee (differential privacy; informational)", title_justify="left",
+                      box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+        for i, h in enumerate(header):
+            table.add_column(h, no_wrap=i == 0, justify="left" if i == 0 else "right", overflow="fold")
+        for r in rows:
+            table.add_row(*r)
+        tables.append(table)
     if not board.flags.empty:
         table = Table(title="Flags (scored, but the samples look degenerate)", title_justify="left", style="yellow")
         for h in ("generator", "repeat", "warning"):

@@ -38,6 +38,9 @@ from ehrbench.errors import ConfigError, InputError, os_error_message
 @click.option("--cpus-per-job", type=float, help="CPUs each Ray job requests (default 1).")
 @click.option("--jobs", type=int, help="Jobs run at once: --executor process runs this many processes (default 1); "
               "under Ray, a cap on tasks in flight. Results do not depend on it.")
+@click.option("--condition", "conditions", multiple=True, metavar="CODE",
+              help="Also ask every conditional generator for records with CODE and score them against the real "
+                   "test records with it (repeatable; config key `conditions`).")
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory (default runs/<dataset>-<profile>-<time>).")
 @click.option("--report/--no-report", default=None,
               help="Build report.html and its figures at the end (default yes); `ehrbench report RUN_DIR` builds them later.")
@@ -67,6 +70,7 @@ def run(config: Path | None, dataset_option: tuple[str, ...], generator_option: 
     flags["generators"] = f.split_names(flags["generators"])
     flags["metrics"] = f.split_names(flags["metrics"])
     flags["dataset_options"] = f.key_values(dataset_option, "--dataset-option")
+    flags["conditions"] = list(flags["conditions"]) or None
     flags["generator_options"] = f.generator_options(generator_option)
     flags["variants"] = f.variants(variant)
     flags["out"] = str(flags["out"]) if flags["out"] else None

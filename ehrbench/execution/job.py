@@ -13,7 +13,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
@@ -29,6 +29,9 @@ from ehrbench.execution.scoring import score_rows
 from ehrbench.matrix import EHRMatrix, check_values
 from ehrbench.plugins import FILE_PLUGIN_PREFIX
 from ehrbench.rundir.records import Kind, Status
+
+
+CONDITIONAL = "conditional"  # the leaderboard category of scores on conditional samples
 
 
 class JobTimeout(Exception):
@@ -50,6 +53,9 @@ class GenerationTask:
     timeout: float | None = None
     scratch_dir: Path | None = None
     model_dir: Path | None = None  # the run cache: load from here when complete, else save here after fit
+    # --condition: code → (its column, records to draw), asked of a generator that declares `conditional`;
+    # another generator is scored by those of its records that contain the code
+    conditions: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -61,6 +67,8 @@ class GenerationOutcome:
     training_log: dict[str, list[float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     traceback: str | None = None  # a failure's full traceback, the plugin's own frame marked
+    conditional: dict[str, np.ndarray] = field(default_factory=dict)  # code → records drawn with it (never saved)
+    conditional_problems: dict[str, str] = field(default_factory=dict)  # code → why its records break the contract
 
 
 @contextmanager
@@ -160,6 +168,14 @@ def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReport
             progress("sampling")
             with measure(task.device) as draw:
                 samples = generator.sample(task.n_samples, ctx)
+            stage = "privacy_guarantee"
+            guarantee = checked_guarantee(generator.privacy_guarantee())
+            conditional: dict[str, Any] = {}
+            if task.conditions and getattr(generator, "conditional", False):
+                stage = "sample_conditional"
+                for code, (column, n) in task.conditions.items():
+                    progress(f"sampling records with code {code}")
+                    conditional[code] = generator.sample_conditional(n, ctx, [column])
     except BaseException as exc:  # a generator's failure (sys.exit included) is recorded, never fatal to the run
         if not contained(exc):
             raise
@@ -174,6 +190,7 @@ def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReport
         peak_rss_mb=max(fit.peak_rss_mb, draw.peak_rss_mb),
         peak_gpu_mb=_max_or_none(fit.peak_gpu_mb, draw.peak_gpu_mb),
         parameters=generator.parameter_count(),
+        **guarantee,
     )
     if fit.gpu_seconds is not None and draw.gpu_seconds is not None:  # a CUDA job: per-step GPU figures
         cost.update(
@@ -192,9 +209,52 @@ def generate(task: GenerationTask, X_train: np.ndarray, progress: ProgressReport
     if problem:
         return GenerationOutcome(Status.FAILED, f"invalid sample: {problem}", cost=cost, training_log=log)
     samples = np.asarray(samples, dtype=np.float32)  # the cast check_values validated
+    if task.conditions and not conditional:  # no capability: its own records with the code (rejection sampling)
+        conditional = {code: samples[samples[:, column] > 0] for code, (column, _) in task.conditions.items()}
+        checked, problems = {c: r for c, r in conditional.items() if len(r)}, {
+            c: f"none of its {len(samples)} records contains code {c}" for c, r in conditional.items() if not len(r)}
+    else:
+        checked, problems = _checked_conditional(conditional, task, X_train.shape[1])
     return GenerationOutcome(
         Status.OK, samples=samples, cost=cost, training_log=log, warnings=sample_warnings(samples, X_train),
+        conditional=checked, conditional_problems=problems,
     )
+
+
+def _checked_conditional(conditional: dict[str, Any], task: GenerationTask, d: int
+                         ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Conditional samples that keep the contract and contain their code in every record; the others' problems."""
+    checked, problems = {}, {}
+    for code, records in conditional.items():
+        column, n = task.conditions[code]
+        problem = sample_problem(records, n, d, task.representation)
+        if problem is None:
+            lacking = int((np.asarray(records)[:, column] <= 0).sum())
+            if lacking:
+                problem = f"{lacking} of {n} records drawn with code {code} do not contain it"
+        if problem:
+            problems[code] = f"sample_conditional(): {problem.removeprefix('sample() ')}"
+        else:
+            checked[code] = np.asarray(records, dtype=np.float32)
+    return checked, problems
+
+
+def checked_guarantee(guarantee: Any) -> dict[str, float]:
+    """``{"epsilon": ε, "delta": δ}`` from a generator's ``privacy_guarantee()``, or {} for None.
+
+    ε must be positive (a guarantee of 0 would read as perfect privacy) and δ in [0, 1).
+    """
+    if guarantee is None:
+        return {}
+    try:
+        epsilon, delta = float(guarantee["epsilon"]), float(guarantee["delta"])
+    except (TypeError, KeyError, ValueError):
+        raise ValueError(f"privacy_guarantee() returned {guarantee!r}; expected None or "
+                         f"{{'epsilon': number, 'delta': number}}") from None
+    if not epsilon > 0 or not 0 <= delta < 1:
+        raise ValueError(f"privacy_guarantee() returned epsilon {epsilon!r}, delta {delta!r}; "
+                         f"expected epsilon > 0 and 0 ≤ delta < 1")
+    return {"epsilon": epsilon, "delta": delta}
 
 
 def _training_log(generator: Generator) -> dict[str, list[float]]:
@@ -280,10 +340,45 @@ def execute(
     Returns the metric rows, or None when generation failed.
     """
     outcome = generate(spec.task, train.X, progress)
-    on_generated(outcome)
+    conditional, problems = outcome.conditional, outcome.conditional_problems
+    on_generated(replace(outcome, conditional={}))  # conditional samples are scored here, never recorded
     if outcome.status != Status.OK:
         return None
-    return score(spec, train, test, outcome.samples, progress)
+    rows = score(spec, train, test, outcome.samples, progress)
+    return rows + score_conditional(spec, train, test, conditional, problems, progress)
+
+
+def conditional_metric(code: str, metric: str) -> str:
+    """The name of a metric scored on the records drawn with ``code``: ``conditional[CODE].metric``."""
+    return f"{CONDITIONAL}[{code}].{metric}"
+
+
+def score_conditional(spec: JobSpec, train: EHRMatrix, test: EHRMatrix, samples: dict[str, np.ndarray],
+                      problems: dict[str, str], progress: ProgressReporter = null_progress) -> list[dict[str, Any]]:
+    """Rows of the run's ``conditional`` metrics for each code's samples, against the real records with it.
+
+    Category ``conditional`` (its own leaderboard table, outside the overall ranking); a code whose
+    samples broke the contract gets a ``metric_failure`` row instead. A generator without the
+    capability is scored by its unconditional records that contain the code (rejection sampling),
+    so the calibration rows are the references (the marginals without correlation, a copy of the data).
+    """
+    task = spec.task
+    metrics = {name: m for name, m in spec.metrics.items() if getattr(m, "conditional", False)}
+    rows: list[dict[str, Any]] = []
+    for code, reason in problems.items():
+        rows.append({**spec.record(Kind.METRIC_FAILURE), "metric": conditional_metric(code, "*"), "reason": reason})
+    for code, records in samples.items():
+        column, _ = task.conditions[code]
+        real_train = train.with_data(train.X[train.X[:, column] > 0])
+        real_test = test.with_data(test.X[test.X[:, column] > 0])
+        scored = score_rows(metrics, spec.record(Kind.METRIC), spec.run_seed, task.device, task.representation,
+                            task.profile, real_train, real_test, train.with_data(records), progress)
+        for row in scored:
+            row["metric"] = conditional_metric(code, row["metric"])
+            if row["type"] == Kind.METRIC:
+                row["category"] = CONDITIONAL
+        rows += scored
+    return rows
 
 
 def score(

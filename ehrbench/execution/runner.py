@@ -79,6 +79,7 @@ class Runner:
         self.observer = observer or SilentObserver()
         self.executor = executor or make_executor(self.config, plan.device)
         self._warnings: dict[JobKey, list[str]] = {}
+        self._conditions: dict[str, tuple[int, int]] = {}
 
     @property
     def run_dir(self) -> Path:
@@ -146,6 +147,7 @@ class Runner:
         """
         self._check_run_dir()
         data_split, dataset_info = self._load_data()
+        self._conditions = condition_columns(self.config.conditions, data_split, self.plan.dataset)
         self.directory.create()
         with self.directory.lock():
             self._check_run_dir()  # again, now that no other writer can change the answer
@@ -197,6 +199,7 @@ class Runner:
             timeout=self.config.timeout,
             scratch_dir=self.directory.scratch_dir(job.generator, job.repeat).absolute(),  # jobs run elsewhere
             model_dir=self._model_dir(job),
+            conditions=self._conditions,
         )
         return JobSpec(job, uuid.uuid4().hex[:12], bool(cls.calibration), task, self.plan.metric_instances,
                        self.config.seed, keep_samples=not cls.releases_real_records)
@@ -254,6 +257,27 @@ class Runner:
         self._warnings.pop((spec.job.generator, spec.job.repeat), None)
         self.directory.store.append([{**spec.record(Kind.JOB), "status": Status.FAILED, "reason": reason}])
         self.observer.job_finished(spec.job, Status.FAILED, reason)
+
+
+def condition_columns(conditions: list[str], data_split: Split, dataset: str) -> dict[str, tuple[int, int]]:
+    """``--condition`` codes → (column, real test records with the code): how many records to ask for.
+
+    A code the dataset lacks, or one no real test record has (nothing to score against), is a ConfigError.
+    """
+    codes = [str(c) for c in data_split.test.codes]
+    index = {c: i for i, c in enumerate(codes)}
+    out = {}
+    for code in conditions:
+        if code not in index:
+            near = [c for c in codes if c.startswith(code[:3])][:5]
+            hint = f" (codes starting like it: {', '.join(near)})" if near else f" (its codes look like {', '.join(codes[:3])})"
+            raise ConfigError(f"condition '{code}': dataset {dataset} has no such code{hint}.")
+        n = int((data_split.test.X[:, index[code]] > 0).sum())
+        if n == 0:
+            raise ConfigError(f"condition '{code}': no real test record has this code, so conditional samples "
+                              f"cannot be scored; choose a code that occurs in the test split.")
+        out[code] = (index[code], n)
+    return out
 
 
 class _Recorder:

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from ehrbench.api import LEADERBOARD_CATEGORIES, PublishedResults
-from ehrbench.views.leaderboard import Leaderboard, marks_text, rank_text, tied_cells
+from ehrbench.views.leaderboard import GUARANTEE_NOTE, Leaderboard, marks_text, rank_text, tied_cells
 from ehrbench.views.text import MISSING, floor_phrase, format_estimate, format_interval, format_number, weights_text
 
 
@@ -97,6 +97,10 @@ def leaderboard_sections(board: Leaderboard) -> list[tuple[str, str, str]]:
         body = category_table(board, category)
         if body:
             out.append((f"lb-{category}", f"Leaderboard: {category}", body))
+    header, rows = board.guarantees()
+    if rows:
+        note = f'<p class="note">{esc(GUARANTEE_NOTE)}</p>'
+        out.append(("lb-guarantee", "Privacy guarantee", note + table(header, [[esc(c) for c in r] for r in rows])))
     if not board.flags.empty:
         rows = [[esc(f.generator), esc(f.repeat), esc(f.warning)] for f in board.flags.itertuples()]
         note = '<p class="note">Jobs whose samples look degenerate: scored, but suspect.</p>'

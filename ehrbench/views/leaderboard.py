@@ -31,7 +31,7 @@ from ehrbench.views import significance as sig
 from ehrbench.views.provenance import dataset_notice
 from ehrbench.views.ranking import badness_matrix, category_mean_ranks, overall_with_interval
 from ehrbench.views.text import (AS_GOOD_AS, FLOOR_MARKS, MISSING, NO_BETTER_THAN, arrow, floor_legend,
-                                 format_estimate, format_number, weights_text)
+                                 format_estimate, format_mean_std, format_number, weights_text)
 
 COST_DIRECTIONS: dict[str, Direction | None] = {
     "fit_seconds": Direction(False),
@@ -45,9 +45,14 @@ COST_DIRECTIONS: dict[str, Direction | None] = {
     "gpu_seconds": None,  # CUDA jobs: fit + sample on the device's clock (CUDA events)
     "gpu_utilization": None,  # CUDA jobs: mean % of that time a kernel ran (NVML)
 }
+# A generator's formal differential-privacy guarantee (Generator.privacy_guarantee, in its cost record):
+# informational privacy rows, never ranked; empty (NaN) for a generator without one, never 0.
+GUARANTEE_METRICS = {"epsilon": "dp_epsilon", "delta": "dp_delta"}
 FLAG_COLUMNS = ["generator", "repeat", "warning"]
 # A failure's traceback (when Python raised) marks the plugin's own frame; views show it on demand.
 FAILURE_COLUMNS = ["generator", "repeat", "step", "reason", "traceback"]
+GUARANTEE_NOTE = ("Formal (ε, δ)-differential privacy of the training, from the generator's own accountant "
+                  f"(informational, never ranked); {MISSING} where a generator has no guarantee.")
 CSV_COLUMNS = ["generator", "calibration", "category", "metric", "direction", "n", "mean", "std", "rank",
                "ci_low", "ci_high", "shared_se", "noise_floor"]
 VALUE_COLUMNS = ["generator", "repeat", "metric", "value", "standard_error"]
@@ -117,6 +122,20 @@ class Leaderboard:
             rows.append(cells)
         return header, rows
 
+    def guarantees(self) -> tuple[list[str], list[list[str]]]:
+        """Header and rows of the privacy-guarantee table (ε, δ per generator); no rows when no
+        generator of the run has a guarantee. A generator without one shows an empty cell."""
+        part = self.table[self.table["metric"].isin(GUARANTEE_METRICS.values())]
+        header = ["generator", "ε (dp_epsilon)", "δ (dp_delta)"]
+        rows = []
+        for gen in self.generators():
+            mine = part[part["generator"] == gen].set_index("metric")
+            if mine.empty:
+                continue
+            rows.append([gen] + [_guarantee_cell(mine.loc[m]) if m in mine.index else MISSING
+                                 for m in GUARANTEE_METRICS.values()])
+        return header, rows
+
     def overall(self, weights: Mapping[str, float] | None = None) -> pd.DataFrame:
         """The weighted overall ranking (``ranking.overall_ranking``) with its bootstrap interval."""
         resolved = resolve_weights(weights if weights is not None else self.weights)
@@ -144,6 +163,10 @@ class Leaderboard:
             header, rows = overall_rows(overall, self.weights)
             lines += ["", "## Overall ranking", "", overall_legend(self.weights), "", _md_row(header),
                       _md_row(["---"] * len(header))]
+            lines += [_md_row(r) for r in rows]
+        header, rows = self.guarantees()
+        if rows:
+            lines += ["", "## Privacy guarantee", "", GUARANTEE_NOTE, "", _md_row(header), _md_row(["---"] * len(header))]
             lines += [_md_row(r) for r in rows]
         if not self.flags.empty:
             lines += ["", "## Flags", "", "Jobs whose samples look degenerate; their numbers are scored but suspect.", "",
@@ -234,6 +257,26 @@ def _cost_rows(records: list[dict]) -> list[dict]:
                 "category": COST, "metric": key, "value": float(r[key]), **direction_fields(direction),
             })
     return rows
+
+
+def _guarantee_cell(row: pd.Series) -> str:
+    """ε or δ over repeats: the mean, with the spread only when the repeats differ (the same settings
+    give the same guarantee, up to rounding)."""
+    if pd.isna(row["mean"]):
+        return MISSING
+    spread = row["std"] if pd.notna(row["std"]) and row["std"] > 1e-9 * abs(row["mean"]) else float("nan")
+    return format_mean_std(row["mean"], spread)
+
+
+def _guarantee_rows(records: list[dict]) -> list[dict]:
+    """``dp_epsilon`` / ``dp_delta`` rows for every scored job, when any job of the run has a guarantee."""
+    costs = [r for r in of_kind(records, Kind.COST) if r.get("status") == Status.OK]
+    if not any(r.get("epsilon") is not None for r in costs):
+        return []
+    return [{"generator": r["generator"], "repeat": r["repeat"], "calibration": r.get("calibration", False),
+             "category": "privacy", "metric": metric,
+             "value": float(r[key]) if r.get(key) is not None else float("nan"), **direction_fields(None)}
+            for r in costs for key, metric in GUARANTEE_METRICS.items()]
 
 
 # -- intervals, tests, ranks, noise floors ---------------------------------------------------------
@@ -339,7 +382,7 @@ def build(records: list[dict], generator_order: list[str] | None = None) -> Lead
     current = current_records(records)
     ok = set(ok_jobs(current))
     rows = [r for r in of_kind(current, Kind.METRIC) if job_key(r) in ok]
-    rows += [r for r in _cost_rows(current) if job_key(r) in ok]
+    rows += [r for r in _cost_rows(current) + _guarantee_rows(current) if job_key(r) in ok]
     jobs = of_kind(current, Kind.JOB)
     failures = pd.DataFrame(
         [{"generator": r["generator"], "repeat": r["repeat"], "step": "generate", "reason": r.get("reason"),

@@ -199,6 +199,16 @@ def tradeoff_figures(data: RunData) -> list[Figure]:
                            "fidelity-vs-privacy.png",
                            fg.png_bytes(fg.tradeoff_scatter(points, _label(table, x_metric), _label(table, y_metric),
                                                             "Fidelity vs privacy"))))
+    guaranteed = table[(table["metric"] == lb.GUARANTEE_METRICS["epsilon"]) & table["mean"].notna()]
+    epsilon = {r.generator: (float(r.mean), float(r.std), float(r.mean)) for r in guaranteed.itertuples()}
+    if len(epsilon) >= 2:  # a privacy–fidelity curve: several generators (or settings) with an ε
+        points = _points(table, x_metric, epsilon)
+        figs.append(Figure("fidelity-epsilon", "Fidelity vs ε (differential privacy)",
+                           f"{x_metric} against the formal ε of each generator with a DP guarantee (log scale), "
+                           f"mean ± std; circled: the Pareto front. Generators without a guarantee are not drawn.",
+                           "fidelity-vs-epsilon.png",
+                           fg.png_bytes(fg.tradeoff_scatter(points, _label(table, x_metric), "ε (lower is more private)",
+                                                            "Fidelity vs ε", log_y=True))))
     seconds = {g: (m, s, m) for g, (m, s) in _total_seconds(data.records).items()}
     if seconds:
         points = _points(table, x_metric, seconds)

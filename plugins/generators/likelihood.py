@@ -129,7 +129,8 @@ class OutputLikelihood:
         """Negative log-likelihood (squared error for ``mse``) per record, averaged over the batch.
 
         ``reduction``: ``sum`` over codes (a record's loss), or ``mean`` over codes too (the medGAN
-        TensorFlow code's ``reduce_mean`` for counts).
+        TensorFlow code's ``reduce_mean`` for counts); ``none`` returns each record's sum over codes
+        (DP-SGD needs the loss per record).
         """
         from torch.nn import functional as F
 
@@ -142,6 +143,8 @@ class OutputLikelihood:
             per_cell = (F.relu(eta) - x) ** 2
         if reduction == "mean":
             return per_cell.mean()
+        if reduction == "none":
+            return per_cell.sum(dim=1)
         return per_cell.sum(dim=1).mean()
 
     def marginal_bias(self, X: np.ndarray) -> np.ndarray:

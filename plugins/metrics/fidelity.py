@@ -54,6 +54,7 @@ class DimensionWiseProbability(Metric):
 
     name = "dimension_wise_probability"
     category = "fidelity"
+    conditional = True  # also scored on conditional samples (--condition)
     higher_is_better = False
     description = "Mean |p_j(R) - p_j(S)| over codes, p_j = share of records with code j."
     tradeoff_axis = 2  # the report's trade-off figures prefer the smallest
@@ -127,6 +128,7 @@ class PairwiseCorrelationDifference(Metric):
 
     name = "pairwise_correlation_difference"
     category = "fidelity"
+    conditional = True  # also scored on conditional samples (--condition)
     higher_is_better = False
     description = "||corr(R) - corr(S)||_F over code-code Pearson matrices (constant columns: 0)."
     tradeoff_axis = 1  # the report's trade-off figures prefer the smallest
@@ -245,6 +247,7 @@ class CodesPerRecord(Metric):
 
     name = "codes_per_record"
     category = "fidelity"
+    conditional = True  # also scored on conditional samples (--condition)
     higher_is_better = False
     description = "Wasserstein-1 distance between the numbers of distinct codes per record in R and S."
     key_directions = {"mean_real": INFO, "mean_synthetic": INFO}
