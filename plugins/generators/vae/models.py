@@ -19,9 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
-from ehrbench.api import Generator, RunContext
-from ehrbench.hookspecs import hookimpl
-from ehrbench.seeding import derive_seed
+from ehrbench import Generator, RunContext, derive_seed, hookimpl
 
 from ..likelihood import CountLoss, Decode, DecoderBias, LikelihoodOptions, OutputLikelihood
 from ..torch_threads import torch_threads
