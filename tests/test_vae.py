@@ -26,14 +26,8 @@ TINY = {"latent_dim": 4, "hidden_dims": (16, 16), "epochs": 2, "batch_size": 40,
 
 
 @pytest.fixture(scope="module")
-def counts() -> np.ndarray:
-    """Sparse counts with a correlated pair of codes, 240 patients × 12 codes."""
-    rng = np.random.default_rng(3)
-    X = (rng.random((240, 12)) < 0.15) * rng.integers(1, 4, (240, 12))
-    shared = rng.random(240) < 0.4
-    X[:, 0] = shared * 2
-    X[:, 1] = shared
-    return X.astype(np.float32)
+def counts(correlated_counts) -> np.ndarray:
+    return correlated_counts
 
 
 def fitted(cls, X, seed=0, representation="count", **options):
@@ -121,14 +115,20 @@ def test_load_rejects_another_architecture_and_another_generator(counts, tmp_pat
         CVAE.configure("smoke", TINY).load(tmp_path, RunContext(seed=0))
 
 
-def test_learns_a_correlation_the_marginals_lack():
-    """More epochs on a block-correlated cohort: PCD below the independent-marginals sample's."""
-    rng = np.random.default_rng(0)
-    n, d = 1200, 16
+def block_cohort(rng: np.random.Generator, n: int = 1200, d: int = 16) -> np.ndarray:
+    """Binary rows where 4 hidden conditions (30 % each) switch on blocks of 3 codes, over 8 % noise."""
     shared = rng.random((n, 4)) < 0.3
     X = (rng.random((n, d)) < 0.08).astype(np.float32)
     for j in range(4):
         X[:, 4 * j:4 * j + 3] = np.maximum(X[:, 4 * j:4 * j + 3], shared[:, [j]])
+    return X
+
+
+def test_learns_a_correlation_the_marginals_lack():
+    """More epochs on a block-correlated cohort: PCD below the independent-marginals sample's."""
+    rng = np.random.default_rng(0)
+    X = block_cohort(rng)
+    n, d = X.shape
     real = EHRMatrix(X, [str(i) for i in range(d)])
     ctx = RunContext(seed=0, representation="binary")
     gen = SynthVAE.configure("smoke", {"epochs": 10, "batch_size": 64})
@@ -227,11 +227,8 @@ def test_dp_guarantee_survives_the_model_cache(counts, tmp_path):
 def test_a_tiny_epsilon_degrades_fidelity():
     """DP-SGD at ε ≈ 0.05 loses the correlation the same network learns without DP."""
     rng = np.random.default_rng(0)
-    n, d = 1200, 16
-    shared = rng.random((n, 4)) < 0.3
-    X = (rng.random((n, d)) < 0.08).astype(np.float32)
-    for j in range(4):
-        X[:, 4 * j:4 * j + 3] = np.maximum(X[:, 4 * j:4 * j + 3], shared[:, [j]])
+    X = block_cohort(rng)
+    n, d = X.shape
     real = EHRMatrix(X, [str(i) for i in range(d)])
     ctx = RunContext(seed=0, representation="binary")
     pcd = {}
