@@ -1,7 +1,7 @@
 """How long `ehrbench run --profile smoke` takes, with no other flag: the newcomer's first command.
 
-Runs the command as a user does (a fresh process, every default generator, 3 repeats, every
-default metric, the report), once per thread setting, and prints its wall and CPU seconds (user +
+Runs the command as a user does (a fresh process, every default generator, the smoke default of 2
+repeats, every default metric, the report), once per thread setting, and prints its wall and CPU seconds (user +
 system of the command and its children), the machine's load before and after, and where the time
 went: each generator's fit + sample (wall and CPU, summed over repeats, from results.jsonl), the
 metrics, and the report (from run.log's timestamps). The budget is 60 s on 2 cores.

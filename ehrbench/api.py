@@ -59,6 +59,10 @@ class RunContext:
     profile: str = "quick"
     scratch_dir: Path | None = None
     progress: ProgressReporter = field(default=null_progress, compare=False)
+    # A metric's folder shared by every job of the run (the process executor's), for values that
+    # depend only on the real split and the metric seed, such as models fitted on T; None when
+    # the jobs share one process (remember them in memory) or no disk (Ray).
+    cache_dir: Path | None = field(default=None, compare=False)
 
     def rng(self, *stream: object) -> np.random.Generator:
         """A NumPy generator for a named stream of this context's seed."""

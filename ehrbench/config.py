@@ -21,12 +21,17 @@ from ehrbench.options import build_options
 
 Device = Literal["auto", "cpu", "cuda"]
 DEVICES: tuple[str, ...] = get_args(Device)
-# Where jobs run (ehrbench.execution.executors): in this process, one interpreter per job, Ray tasks.
-ExecutorName = Literal["local", "process", "ray"]
+# Where jobs run (ehrbench.execution.executors): in this process, one interpreter per job, Ray tasks;
+# auto: one interpreter per job on every usable core where that pays, else in this process.
+ExecutorName = Literal["auto", "local", "process", "ray"]
 EXECUTORS: tuple[str, ...] = get_args(ExecutorName)
 # Category weights of the overall ranking. Cost is shown beside the others but, by default, does not
 # decide which generator is best.
 DEFAULT_WEIGHTS: dict[str, float] = {**dict.fromkeys(LEADERBOARD_CATEGORIES, 1.0), COST: 0.0}
+
+# Repeats of a smoke run unless the user sets them: the fewest that give an interval and a paired
+# test, so every step of a run is exercised, in under a minute on 2 cores (benchmarks/bench_smoke.py).
+SMOKE_REPEATS = 2
 
 # Keys that may change between an interrupted run and its resumption without changing results.
 RESUMABLE_KEYS = {"timeout", "out", "device", "weights", "report"}  # weights only re-rank
@@ -48,7 +53,7 @@ class RunConfig:
     variants: dict[str, Any] = field(default_factory=dict)
     metrics: list[str] | None = None
     metric_options: dict[str, Any] = field(default_factory=dict)
-    repeats: int = 3
+    repeats: int = 3  # with profile = "smoke" and no repeats given: SMOKE_REPEATS
     profile: Profile = "quick"
     device: Device = "auto"
     seed: int = 0
@@ -57,12 +62,12 @@ class RunConfig:
     test_fraction: float = 0.3
     timeout: float | None = None
     out: str | None = None
-    executor: ExecutorName = "local"
+    executor: ExecutorName = "auto"
     ray_address: str | None = None  # None: start a local Ray runtime; "auto": join a running cluster
     gpus_per_job: float | None = None  # Ray resources per job; None: 1 on CUDA, else 0
     cpus_per_job: float = 1.0
-    # Jobs run at once: the process executor's processes (default 1), a cap on Ray's tasks in flight
-    # (default: as many as the cluster holds). The local executor runs one at a time.
+    # Jobs run at once: the process executor's processes (default 1; auto: one per usable core), a cap
+    # on Ray's tasks in flight (default: as many as the cluster holds). The local executor runs one at a time.
     jobs: int | None = None
     # Use-case weights per category for the overall ranking, e.g. {privacy = 2} (views/ranking.py).
     weights: dict[str, float] = field(default_factory=dict)
@@ -207,6 +212,8 @@ def resolve_config(
     given = {**from_file, **{k: v for k, v in overrides.items() if v is not None}}
     _merge_tables(given, from_file)
     if stored is None:
+        if given.get("profile") == "smoke" and "repeats" not in given:
+            given["repeats"] = SMOKE_REPEATS
         return build_config(given, where)
     base = build_config(stored, "run.json")
     _merge_tables(given, base.to_dict())

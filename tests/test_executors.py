@@ -90,7 +90,7 @@ def test_killed_driver_resumes_under_another_executor_with_every_job_once(tmp_pa
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--executor", "threads"], "'threads' is not one of 'local', 'process', 'ray'"),
+    (["--executor", "threads"], "'threads' is not one of 'auto', 'local', 'process', 'ray'"),
     (["--cpus-per-job", "0"], "cpus_per_job must be positive, got 0.0"),
     (["--gpus-per-job", "-1"], "gpus_per_job must be 0 or more, got -1.0"),
 ])

@@ -394,6 +394,31 @@ def test_detection_auc_same_distribution_near_half_different_near_one():
     assert different["value"] > 0.99
 
 
+def test_detection_auc_ignores_constant_columns_exactly():
+    # A constant column never splits a tree, so the detector leaves out the columns that are
+    # constant over a fold's training rows; adding constant columns changes nothing, exactly.
+    rng = np.random.default_rng(3)
+    R, S = rng.poisson(0.4, (200, 12)), rng.poisson(0.6, (180, 12))
+    padded = [np.hstack([np.zeros((len(X), 3)), X[:, :6], np.ones((len(X), 2)), X[:, 6:]]) for X in (R, S)]
+    assert score(DetectionAUC, mat(R), mat(S), max_iter=10) == score(
+        DetectionAUC, mat(padded[0]), mat(padded[1]), max_iter=10)
+
+
+def test_histogram_boosting_gives_the_same_scores_without_constant_columns():
+    # What the detector relies on (a guard against a change in scikit-learn).
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(4)
+    X = rng.poisson(0.5, (300, 10)).astype(np.float32)
+    X[:, [2, 7]] = 0
+    X[:, 5] = 3
+    y = (X[:, 0] + rng.random(300) > 1).astype(int)
+    varying = X.max(axis=0) != X.min(axis=0)
+    full = HistGradientBoostingClassifier(max_iter=15, early_stopping=False, random_state=0).fit(X, y)
+    reduced = HistGradientBoostingClassifier(max_iter=15, early_stopping=False, random_state=0).fit(X[:, varying], y)
+    np.testing.assert_array_equal(full.predict_proba(X), reduced.predict_proba(X[:, varying]))
+
+
 def test_detection_auc_needs_rows_for_every_fold():
     with pytest.raises(ValueError, match="at least 4 rows.*got 10 real and 3 synthetic"):
         score(DetectionAUC, mat(np.ones((10, 2))), mat(np.ones((3, 2))), folds=4)

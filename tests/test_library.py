@@ -84,6 +84,18 @@ def test_run_rejects_bad_input(tmp_path):
         ehrbench.load_run(tmp_path)
 
 
+def test_a_class_from_a_function_runs_in_this_process_under_the_default_executor(tmp_path, monkeypatch):
+    # executor auto would run a quick run's jobs in fresh interpreters on 2 cores; they cannot
+    # import a class defined in a function, so the run stays in this process instead of failing.
+    from ehrbench.execution import executors
+
+    monkeypatch.setattr(executors, "usable_cores", lambda: 2)
+    run = ehrbench.run(generators=[_local_class()], out=tmp_path / "run",
+                       **{**SMALL, "profile": "quick", "metrics": ["dimension_wise_probability"]})
+    assert run.manifest["execution"] == {"executor": "local", "jobs": 1}
+    assert "local-one" in set(run.leaderboard["generator"])
+
+
 def _local_class():
     class Local(Ones):
         name = "local-one"

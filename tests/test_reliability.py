@@ -203,7 +203,7 @@ def test_process_jobs_at_once_give_the_results_of_one_at_a_time(tmp_path):
 
 
 def test_jobs_needs_an_executor_that_can_run_them_at_once(cli, tmp_path):
-    result = cli("run", "--generators", "train-resample", "--jobs", "2", "--out", tmp_path / "run")
+    result = cli("run", "--generators", "train-resample", "--jobs", "2", "--executor", "local", "--out", tmp_path / "run")
     assert result.code == 2 and "needs executor 'process' or 'ray'" in result.err
     result = cli("run", "--generators", "train-resample", "--jobs", "0", "--executor", "process", "--out", tmp_path / "r")
     assert result.code == 2 and "jobs must be at least 1" in result.err

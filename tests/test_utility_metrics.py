@@ -276,3 +276,36 @@ def test_bad_input_is_a_clear_error():
         DimensionWisePrediction.configure().compute(T, T, mat(T.X[:1]), RunContext(seed=0))
     with pytest.raises(ValueError, match="no code is present in some but not all"):
         score(DimensionWisePrediction, np.ones((5, 3)), np.ones((5, 3)), np.ones((5, 3)))
+
+
+# ---------------------------------------------------------------- the real side, shared between processes
+
+
+@pytest.mark.parametrize("cls", [DimensionWisePrediction, SyntheticRankingAgreement, TstrAUROC])
+def test_models_fitted_on_the_real_split_are_shared_through_the_cache_dir(cls, tmp_path, monkeypatch):
+    # Jobs in their own processes (the process executor) share the models fitted on T through
+    # RunContext.cache_dir: a second process, with an empty memory, fits only the synthetic side
+    # and gets the same values, exactly. A damaged cache file is fitted again, not trusted.
+    rng = np.random.default_rng(7)
+    T, R, S = mat(correlated(rng, 300)), mat(correlated(rng, 200)), mat(correlated(rng, 250))
+    options = {"max_fit_rows": 150, "max_test_rows": 150}
+    if cls is SyntheticRankingAgreement:
+        options["families"] = ("logistic_regression", "knn", "naive_bayes")
+    ctx = RunContext(seed=3, cache_dir=tmp_path)
+    monkeypatch.setattr(_classifiers, "_MEMO", type(_classifiers._MEMO)())
+    first = cls.configure(options).compute(T, R, S, ctx)
+    written = sorted(tmp_path.iterdir())
+    assert written and not [p for p in written if p.suffix == ".tmp"]
+
+    fits = []
+    fit = _classifiers._fit_auroc
+    monkeypatch.setattr(_classifiers, "_fit_auroc", lambda *a: fits.append(a[0]) or fit(*a))
+    monkeypatch.setattr(_classifiers, "_MEMO", type(_classifiers._MEMO)())  # a fresh process
+    assert cls.configure(options).compute(T, R, S, ctx) == first
+    assert len(fits) == len(written)  # one per model on S, none on T
+
+    written[0].write_text("not a number")
+    monkeypatch.setattr(_classifiers, "_MEMO", type(_classifiers._MEMO)())
+    fits.clear()
+    assert cls.configure(options).compute(T, R, S, ctx) == first
+    assert len(fits) == len(written) + 1

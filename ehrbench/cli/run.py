@@ -25,18 +25,20 @@ from ehrbench.errors import ConfigError, InputError, os_error_message
               help="Run GEN once more as the row NAME with these options, e.g. my-gan-long=my-gan:epochs=500 "
                    "(repeatable; sweeps are [variants] tables of a config file).")
 @click.option("--metrics", help="Comma-separated metric names (default: every available default metric).")
-@click.option("--repeats", type=int, help="Repeats per generator, each with its own derived seed (default 3).")
+@click.option("--repeats", type=int, help="Repeats per generator, each with its own derived seed (default 3; 2 with --profile smoke).")
 @click.option("--profile", type=click.Choice(PROFILES), help="Hyperparameter profile (default quick).")
 @click.option("--device", type=click.Choice(DEVICES), help="auto picks CUDA when present (default auto).")
 @click.option("--seed", type=int, help="Run seed: fixes the split and every derived seed (default 0).")
 @click.option("--samples", type=int, help="Synthetic records per repeat (default: size of the test split).")
 @click.option("--representation", type=click.Choice(REPRESENTATIONS), help="Counts or presence (default count).")
 @click.option("--timeout", type=float, help="Seconds allowed to one job's fit + sample (a hard kill under --executor process).")
-@click.option("--executor", type=click.Choice(EXECUTORS), help="Where jobs run: in this process (default), one process per job, or Ray tasks.")
+@click.option("--executor", type=click.Choice(EXECUTORS), help="Where jobs run: auto (default: one process per job on every usable core for quick and "
+                   "paper runs on a CPU, else in this process), local (in this process), process, or Ray tasks.")
 @click.option("--ray-address", help="Ray cluster to join ('auto': the one `ray start` runs here); default: start a local Ray runtime.")
 @click.option("--gpus-per-job", type=float, help="GPUs each Ray job requests (default 1 on CUDA, else 0).")
 @click.option("--cpus-per-job", type=float, help="CPUs each Ray job requests (default 1).")
-@click.option("--jobs", type=int, help="Jobs run at once: --executor process runs this many processes (default 1); "
+@click.option("--jobs", type=int, help="Jobs run at once: --executor process runs this many processes (default 1; auto: one per "
+              "usable core); "
               "under Ray, a cap on tasks in flight. Results do not depend on it.")
 @click.option("--condition", "conditions", multiple=True, metavar="CODE",
               help="Also ask every conditional generator for records with CODE and score them against the real "
@@ -84,7 +86,8 @@ def run(config: Path | None, dataset_option: tuple[str, ...], generator_option: 
     runner = Runner(plan, registry, resume=resume, observer=observer)
     cfg, run_dir = plan.config, runner.directory
     header = (f"ehrbench run: dataset {plan.dataset}, {len(plan.generators)} generators × {cfg.repeats} repeats, "
-              f"{len(plan.metrics)} metrics, profile {cfg.profile}, device {plan.device} → {run_dir}")
+              f"{len(plan.metrics)} metrics, profile {cfg.profile}, device {plan.device}, "
+              f"{_where(runner.executor)} → {run_dir}")
     with run_logging(run_dir.log_path, verbose, observer.display):
         if observer.display and not verbose:
             err.print(header, soft_wrap=True)
@@ -116,6 +119,14 @@ def run(config: Path | None, dataset_option: tuple[str, ...], generator_option: 
         err.print(Text(f"error: {why}; the reasons are in the leaderboard's failures and {run_dir.log_path}.",
                        style="red"))
         sys.exit(status)
+
+
+def _where(executor: Any) -> str:
+    """How the jobs run, for the header: "in this process", "2 jobs at once (process executor)"."""
+    jobs = getattr(executor, "jobs", 1)
+    if executor.name == "local":
+        return "one job at a time in this process"
+    return f"{jobs or 'as many jobs as the cluster holds'}{' jobs' if jobs else ''} at once ({executor.name} executor)"
 
 
 def _exit_status(run_dir: Any, strict: bool) -> tuple[int, str]:

@@ -52,6 +52,9 @@ _HEADER = struct.Struct(">Q")
 _POLL_SECONDS = 0.5
 _EXIT_GRACE_SECONDS = 10.0
 _OUTPUT_TAIL_CHARS = 600
+# RunContext.cache_dir of every job, inside the run's working directory (gone with it): the models
+# fitted on the real split, which every generator of a repeat shares, are fitted once, not per job.
+_METRIC_CACHE = "metric-cache"
 _SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the folder ehrbench is imported from
 # The progress messages of job.generate, mapped to the step names its failure reasons use.
 _STEPS = {"loading the saved model": "load", "fitting": "fit", "sampling": "sample"}
@@ -178,6 +181,7 @@ class ProcessExecutor:
         queue = list(specs)
         running: list[_Running] = []
         with _share(data) as shared, tempfile.TemporaryDirectory(prefix="ehrbench-job-") as workdir:
+            (Path(workdir) / _METRIC_CACHE).mkdir()
             try:
                 while queue or running:
                     while queue and len(running) < self.jobs:
@@ -197,7 +201,8 @@ class ProcessExecutor:
 
     def _start(self, spec: JobSpec, shared: _SharedMatrices, workdir: Path) -> _Running:
         """Spawn the job's interpreter; its deadline starts now."""
-        child_spec = replace(spec, task=replace(spec.task, timeout=None))  # the driver enforces it
+        # The driver enforces the timeout; the metrics of every job share one cache folder.
+        child_spec = replace(spec, task=replace(spec.task, timeout=None), cache_dir=workdir / _METRIC_CACHE)
         read_fd, write_fd = os.pipe()
         payload = tempfile.TemporaryFile()  # unlinked: the ids and the job never sit under a name
         pickle.dump({

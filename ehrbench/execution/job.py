@@ -301,6 +301,7 @@ class JobSpec:
     metrics: dict[str, Metric]
     run_seed: int
     keep_samples: bool = True
+    cache_dir: Path | None = None  # the metrics' shared folder (RunContext.cache_dir), set by the executor
 
     def record(self, kind: str) -> dict[str, Any]:
         """The fields every ``results.jsonl`` record of this job execution carries."""
@@ -372,7 +373,7 @@ def score_conditional(spec: JobSpec, train: EHRMatrix, test: EHRMatrix, samples:
         real_train = train.with_data(train.X[train.X[:, column] > 0])
         real_test = test.with_data(test.X[test.X[:, column] > 0])
         scored = score_rows(metrics, spec.record(Kind.METRIC), spec.run_seed, task.device, task.representation,
-                            task.profile, real_train, real_test, train.with_data(records), progress)
+                            task.profile, real_train, real_test, train.with_data(records), progress, spec.cache_dir)
         for row in scored:
             row["metric"] = conditional_metric(code, row["metric"])
             if row["type"] == Kind.METRIC:
@@ -387,7 +388,7 @@ def score(
     """The job's metric rows for ``samples``, with the run's metric seeds."""
     task = spec.task
     return score_rows(spec.metrics, spec.record(Kind.METRIC), spec.run_seed, task.device, task.representation,
-                      task.profile, train, test, train.with_data(samples), progress)
+                      task.profile, train, test, train.with_data(samples), progress, spec.cache_dir)
 
 
 def reporter(events: JobEvents, spec: JobSpec) -> ProgressReporter:

@@ -49,6 +49,8 @@ def run_manifest(plan: RunPlan, registry: Registry, run: RunDirectory, dataset: 
         "split": data.manifest(),
         "n_samples": n_samples,
         "device": describe_device(plan.device),
+        # Where the jobs ran (``executor = auto`` resolved): results do not depend on it, costs may.
+        "execution": {"executor": executor.name, "jobs": getattr(executor, "jobs", 1)},  # ray: None, the cluster's capacity
         "environment": environment(*_packages(plan, registry, executor)),
         "created_at": previous["created_at"] if previous else now(),
         "resumed_at": (previous.get("resumed_at", []) + [now()]) if previous else [],

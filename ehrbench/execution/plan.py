@@ -79,6 +79,12 @@ class RunPlan:
                 *(registry.entry("generators", g) for g in generators),
                 *(registry.entry("metrics", m) for m in self.metrics)]
 
+    def importable(self, registry: Registry) -> bool:
+        """Whether a fresh interpreter can import every plugin class of the run (by module name, or
+        as a ``--plugin`` file); a class defined in ``__main__`` or inside a function it cannot."""
+        return all(e.cls.__module__ != "__main__" and "<locals>" not in e.cls.__qualname__
+                   for e in self.entries(registry))
+
     def default_directory(self) -> Path:
         """``runs/<name or dataset>-<profile>-<time>``: where a run goes without ``--out``."""
         stamp = time.strftime("%Y%m%d-%H%M%S")

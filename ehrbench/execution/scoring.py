@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ def score_rows(
     test: EHRMatrix,
     synthetic: EHRMatrix,
     progress: ProgressReporter = null_progress,
+    cache_dir: Path | None = None,
 ) -> list[dict[str, Any]]:
     """``metric`` and ``metric_failure`` records of one job; ``base`` holds its identifying fields.
 
@@ -59,6 +61,7 @@ def score_rows(
             device=device,
             representation=representation,  # type: ignore[arg-type]
             profile=profile,
+            cache_dir=cache_dir,
         )
         start = time.perf_counter()
         try:

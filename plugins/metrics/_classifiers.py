@@ -15,8 +15,10 @@ the k-NN search runs its blocks on a thread pool.
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 from scipy import sparse
@@ -95,7 +97,8 @@ def make_model(family: str, seed: int, device: str = "cpu") -> object:
 # AUROCs already computed in this process, by a digest of everything that determines them.
 # Every generator of a repeat shares the metric seed, so the real side of each utility metric
 # (models fitted on the same T rows, scored on the same R rows) is computed once per repeat
-# instead of once per generator when jobs share a process (the local executor).
+# instead of once per generator when jobs share a process (the local executor); jobs in their own
+# processes share them through ``RunContext.cache_dir`` (one small text file per digest).
 _MEMO: OrderedDict[bytes, tuple[float, bool]] = OrderedDict()
 _MEMO_ENTRIES = 4096
 
@@ -124,23 +127,52 @@ def fit_auroc(
     y_eval: np.ndarray,
     seed: int,
     device: str = "cpu",
+    cache_dir: Path | None = None,
 ) -> tuple[float, bool]:
     """(AUROC on the evaluation rows, whether a model could be trained).
 
     A fit set with one class cannot train a classifier; the only sensible prediction is a
     constant, whose AUROC is exactly 0.5, so that is returned with ``False``. Fits are
     deterministic (one BLAS thread, seeded, serial forest prediction), so an answer is
-    remembered by a digest of the family, seed, device and all four arrays.
+    remembered by a digest of the family, seed, device and all four arrays: in this process,
+    and in ``cache_dir`` when one is given (``RunContext.cache_dir``).
     """
     key = _digest(family, seed, device, X_fit, y_fit, X_eval, y_eval)
     if key in _MEMO:
         _MEMO.move_to_end(key)
         return _MEMO[key]
-    result = _fit_auroc(family, X_fit, y_fit, X_eval, y_eval, seed, device)
+    result = _read_cached(cache_dir, key)
+    if result is None:
+        result = _fit_auroc(family, X_fit, y_fit, X_eval, y_eval, seed, device)
+        _write_cached(cache_dir, key, result)
     _MEMO[key] = result
     if len(_MEMO) > _MEMO_ENTRIES:
         _MEMO.popitem(last=False)
     return result
+
+
+def _read_cached(cache_dir: Path | None, key: bytes) -> tuple[float, bool] | None:
+    """A result another job wrote, as "AUROC trained" (the float's exact repr); None when absent."""
+    if cache_dir is None:
+        return None
+    try:
+        auroc, trained = (cache_dir / key.hex()).read_text().split()
+        return float(auroc), trained == "1"
+    except (OSError, ValueError):  # absent, or unreadable: compute it
+        return None
+
+
+def _write_cached(cache_dir: Path | None, key: bytes, result: tuple[float, bool]) -> None:
+    """Write atomically (a reader sees the whole line or no file); a full disk only costs time."""
+    if cache_dir is None:
+        return
+    path = cache_dir / key.hex()
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(f"{result[0]!r} {int(result[1])}")
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
 
 
 def _fit_auroc(

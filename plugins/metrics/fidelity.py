@@ -361,13 +361,19 @@ class DetectionAUC(Metric):
         Boosting runs on one OpenMP thread: its many short parallel regions spin at barriers,
         and when the cores are shared (parallel jobs) a 2-thread fit measured 35× slower
         (178 s against 5 s), while on an idle 2-core machine 2 threads save only ~30 %.
+        A column constant over the fold's training rows has one bin and never splits a node, so
+        leaving it out gives the same trees and scores (tested) at a quarter less time on the
+        default cohort, where a fifth of the codes are absent from a few thousand rows.
         """
         model = HistGradientBoostingClassifier(
             max_iter=self.options.max_iter, early_stopping=False, random_state=seed
         )
+        fit_rows = X[train]
+        varying = fit_rows.max(axis=0) != fit_rows.min(axis=0)
+        varying[0] |= not varying.any()  # nothing varies: one constant column, a constant model, AUROC ½
         with threadpool_limits(limits=1, user_api="openmp"):
-            model.fit(X[train], y[train])
-            scores = model.predict_proba(X[test])[:, 1]
+            model.fit(fit_rows[:, varying], y[train])
+            scores = model.predict_proba(X[test][:, varying])[:, 1]
         return float(roc_auc_score(y[test], scores))
 
 

@@ -230,7 +230,8 @@ class DimensionWisePrediction(Metric):
             task = _task(sets, int(column))
             seed = derive_seed(ctx.seed, self.name, "model", rank)
             a, _ = _classifiers.fit_auroc(
-                "logistic_regression", task.real_X, task.real_y, task.eval_X, task.eval_y, seed
+                "logistic_regression", task.real_X, task.real_y, task.eval_X, task.eval_y, seed,
+                cache_dir=ctx.cache_dir,
             )
             b, ok = _classifiers.fit_auroc(
                 "logistic_regression", task.synthetic_X, task.synthetic_y, task.eval_X, task.eval_y, seed
@@ -331,7 +332,7 @@ class SyntheticRankingAgreement(_HeadlineRanked, Metric):
             for f, family in enumerate(o.families):
                 seed = derive_seed(ctx.seed, self.name, "model", family, t)
                 A[t, f], _ = _classifiers.fit_auroc(
-                    family, task.real_X, task.real_y, task.eval_X, task.eval_y, seed, ctx.device
+                    family, task.real_X, task.real_y, task.eval_X, task.eval_y, seed, ctx.device, ctx.cache_dir
                 )
                 B[t, f], ok = _classifiers.fit_auroc(
                     family, task.synthetic_X, task.synthetic_y, task.eval_X, task.eval_y, seed, ctx.device
@@ -393,7 +394,7 @@ class TstrAUROC(_HeadlineRanked, Metric):
             task = _task(sets, int(column))
             seed = derive_seed(ctx.seed, self.name, "model", t)
             a, _ = _classifiers.fit_auroc(
-                o.family, task.real_X, task.real_y, task.eval_X, task.eval_y, seed, ctx.device
+                o.family, task.real_X, task.real_y, task.eval_X, task.eval_y, seed, ctx.device, ctx.cache_dir
             )
             b, ok = _classifiers.fit_auroc(
                 o.family, task.synthetic_X, task.synthetic_y, task.eval_X, task.eval_y, seed, ctx.device
