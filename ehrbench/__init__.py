@@ -1,8 +1,8 @@
 """ehrbench: benchmark generators of synthetic electronic health records.
 
 One face for users and plugin authors. Plugin authors need :data:`hookimpl`, the base classes,
-:class:`EHRMatrix` (and :func:`from_arrays`), the errors, :func:`derive_seed` and
-:data:`null_progress`, all re-exported here; the built-in plugins import nothing else from the
+:class:`EHRMatrix` (and :func:`from_arrays`), the errors, :func:`derive_seed`,
+:data:`null_progress` and :func:`usable_cores`, all re-exported here; the built-in plugins import nothing else from the
 host. Notebooks and scripts call :func:`run`, :func:`evaluate` and :func:`load_run`, loaded on
 first use so that ``import ehrbench`` stays light (no pandas, no execution machinery).
 """
@@ -23,6 +23,7 @@ from ehrbench.api import (
     PublishedResults,
     RunContext,
     null_progress,
+    usable_cores,
 )
 from ehrbench.errors import ConfigError, EhrbenchError, InputError
 from ehrbench.hookspecs import hookimpl
@@ -38,7 +39,7 @@ __version__ = "0.1.0"
 __all__ = [
     "INFO", "MAIN_KEY", "ConfigError", "Dataset", "Direction", "EHRMatrix", "EhrbenchError", "Generator",
     "InputError", "Metric", "NoOptions", "ProgressReporter", "PublishedResults", "Run", "RunConfig", "RunContext",
-    "derive_seed", "evaluate", "from_arrays", "hookimpl", "load_run", "null_progress", "run",
+    "derive_seed", "evaluate", "from_arrays", "hookimpl", "load_run", "null_progress", "run", "usable_cores",
 ]
 
 # name → module; imported on first access (PEP 562).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,15 @@ def null_progress(
     message: str | None = None, *, completed: float | None = None, total: float | None = None
 ) -> None:
     """A progress reporter that ignores everything (library use, tests)."""
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity mask, which container limits also set):
+    how many jobs the default executor runs at once, and the size of a plugin's thread pool."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from ehrbench.api import ProgressReporter, null_progress
+from ehrbench.api import ProgressReporter, null_progress, usable_cores
 from ehrbench.errors import ConfigError
 from ehrbench.execution.job import GenerationOutcome, GenerationTask, JobEvents, JobSpec, execute, generate, reporter
 from ehrbench.matrix import Split
@@ -64,14 +64,6 @@ class LocalExecutor:
 AUTO_MEMORY_PER_JOB = 2 * 1024**3
 
 
-def usable_cores() -> int:
-    """The CPUs this process may run on (its affinity mask, which container limits also set)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _physical_memory() -> int | None:
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -111,9 +103,10 @@ def resolve_auto(config: RunConfig, device: str, grid_jobs: int, importable: boo
     return dataclasses.replace(config, executor=name, jobs=jobs if name == "process" else None)
 
 
-def make_executor(config: RunConfig, device: str) -> Executor:
-    """The executor a run's configuration names; process and ray are imported only when used."""
-    config = resolve_auto(config, device, grid_jobs=sys.maxsize)  # the Runner resolves with its grid
+def make_executor(config: RunConfig, device: str, grid_jobs: int = sys.maxsize, importable: bool = True) -> Executor:
+    """The executor a run's configuration names (``auto`` resolved for a grid of ``grid_jobs`` jobs);
+    process and ray are imported only when used."""
+    config = resolve_auto(config, device, grid_jobs, importable)
     if config.executor == "process":
         from ehrbench.execution.executor_process import ProcessExecutor
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ehrbench.errors import ConfigError, InputError
-from ehrbench.execution.executors import Executor, make_executor, resolve_auto
+from ehrbench.execution.executors import Executor, make_executor
 from ehrbench.execution.job import GenerationOutcome, GenerationTask, Job, JobSpec, reporter, score
 from ehrbench.execution.manifest import run_manifest
 from ehrbench.execution.plan import RunPlan
@@ -77,8 +77,7 @@ class Runner:
         self.directory = RunDirectory(run_dir or self.config.out or plan.default_directory())
         self.resume = resume
         self.observer = observer or SilentObserver()
-        self.executor = executor or make_executor(
-            resolve_auto(self.config, plan.device, len(plan.jobs()), plan.importable(registry)), plan.device)
+        self.executor = executor or make_executor(self.config, plan.device, len(plan.jobs()), plan.importable(registry))
         self._warnings: dict[JobKey, list[str]] = {}
         self._conditions: dict[str, tuple[int, int]] = {}
 

@@ -163,7 +163,10 @@ def _read_cached(cache_dir: Path | None, key: bytes) -> tuple[float, bool] | Non
 
 
 def _write_cached(cache_dir: Path | None, key: bytes, result: tuple[float, bool]) -> None:
-    """Write atomically (a reader sees the whole line or no file); a full disk only costs time."""
+    """Write atomically (a reader sees the whole line or no file); a full disk only costs time.
+
+    Not ``ehrbench.atomic``: plugins import only the ``ehrbench`` face, and a cache in the run's
+    temporary folder, gone with it, needs the rename but not that module's fsync."""
     if cache_dir is None:
         return
     path = cache_dir / key.hex()

@@ -29,7 +29,6 @@ products run in torch, imported only then.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import sparse
 
+from ehrbench import usable_cores
 from ehrbench_plugins.metrics import _stats
 
 Distance = Literal["hamming", "l1", "l2"]
@@ -268,13 +268,6 @@ def _exact_dtype(peak: float, width: int) -> type:
     return np.float32 if 2.0 * peak * peak * width < _FLOAT32_EXACT else np.float64
 
 
-def _threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _sparse_operands(Rf: np.ndarray, plan: _Plan) -> tuple[list[sparse.csc_matrix], np.ndarray]:
     """The references as transposed CSR per level, and their norms, from one CSR build."""
     base = sparse.csr_matrix(Rf, dtype=plan.dtype)  # stores the non-zeros only
@@ -338,8 +331,8 @@ def _map_cpu_blocks(
         return reduce(E, plan.norms(Qb))
 
     # Sparse kernels are single-threaded, so blocks share the cores; dense BLAS threads itself.
-    if use_sparse and len(starts) > 1 and _threads() > 1:
-        with ThreadPoolExecutor(max_workers=min(_threads(), len(starts))) as pool:
+    if use_sparse and len(starts) > 1 and usable_cores() > 1:
+        with ThreadPoolExecutor(max_workers=min(usable_cores(), len(starts))) as pool:
             return list(pool.map(block, starts))
     return [block(s) for s in starts]
 
